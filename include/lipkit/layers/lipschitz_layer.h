@@ -1,0 +1,55 @@
+#pragma once
+// The contract every lipkit layer states: in which norm it is Lipschitz, and with what constant.
+
+#include <torch/types.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace lipkit {
+
+/// The norm a Lipschitz guarantee is stated in (same norm on input and output).
+enum class Norm { L2, Linf };
+
+std::string to_string(Norm norm);
+
+/// Mixin implemented by every lipkit module next to torch::nn::Cloneable.
+///
+/// ensures: in eval mode, ||f(x) - f(y)|| <= lipschitz_bound(norm) * ||x - y|| for all x, y
+///          (up to floating-point rounding). A bound of infinity means "no guarantee in this norm".
+class LipschitzLayer {
+ public:
+  virtual ~LipschitzLayer() = default;
+  /// Proven upper bound of the layer's Lipschitz constant in `norm`, in eval mode.
+  virtual double lipschitz_bound(Norm norm) const = 0;
+};
+
+constexpr double kNoBound = std::numeric_limits<double>::infinity();
+
+namespace detail {
+
+/// Throws a c10::Error naming `layer`, unless x has rank `rank` (rank < 0: any rank >= 2), size `channels` in dim 1
+/// (skipped when channels < 0) and the dtype of `like`. `shape` is the expected shape in words,
+/// e.g. "(N, 32, H, W)".
+void check_input(const torch::Tensor& x, const char* layer, int64_t rank, int64_t channels,
+                 const torch::Tensor& like, const char* shape);
+
+/// Key that changes whenever one of the tensors is replaced or modified in place
+/// (optimizer step, load, copy_): used to invalidate eval-mode caches.
+struct VersionKey {
+  std::vector<const void*> impls;
+  std::vector<uint32_t> versions;
+  std::vector<int64_t> extra;
+  bool operator==(const VersionKey& o) const {
+    return impls == o.impls && versions == o.versions && extra == o.extra;
+  }
+};
+VersionKey version_key(std::initializer_list<torch::Tensor> tensors,
+                       std::vector<int64_t> extra = {});
+
+/// True when a cached eval-mode quantity may be used: eval mode and no gradient to the weights wanted.
+bool can_use_eval_cache(bool is_training, const torch::Tensor& weight);
+
+}  // namespace detail
+}  // namespace lipkit

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package lipkit needs, idempotently (no-op when all are present).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libtorch-dev            # LibTorch 1.13.1 (C++ API, headers, CMake config)
+  libopenblas0-openmp     # fast BLAS/LAPACK behind libblas.so.3 (the reference BLAS is ~16x slower)
+  libgtest-dev libgmock-dev googletest
+  libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev libpng-dev
+  dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist, the demo data set
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's libtorch calls whatever libblas.so.3 / liblapack.so.3 point to: make sure it is OpenBLAS.
+arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+for lib in libblas.so.3 liblapack.so.3; do
+  target=/usr/lib/$arch/openblas-openmp/$lib
+  if [ -e "$target" ] && [ "$(readlink -f /usr/lib/$arch/$lib)" != "$(readlink -f "$target")" ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO update-alternatives --set "$lib-$arch" "$target" >/dev/null
+  fi
+done
+echo "setup: all packages present"

@@ -1,0 +1,151 @@
+#include "lipkit/layers/cpl.h"
+
+#include <torch/torch.h>
+
+#include "lipkit/layers/conv_adjoint.h"
+#include "lipkit/lipschitz/exact_norm.h"
+#include "lipkit/lipschitz/gram_iteration.h"
+#include "lipkit/lipschitz/power_iteration.h"
+
+namespace lipkit {
+
+namespace functional {
+
+torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight,
+                         const torch::Tensor& bias, const torch::Tensor& step) {
+  auto r = torch::relu(torch::nn::functional::linear(x, weight, bias));
+  return x - step * torch::mm(r, weight);
+}
+
+torch::Tensor cpl_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
+                         const torch::Tensor& bias, const torch::Tensor& step, int64_t padding) {
+  auto r = torch::relu(torch::conv2d(x, kernel, bias, 1, padding));
+  return x - step * conv2d_adjoint(r, kernel, padding);
+}
+
+}  // namespace functional
+
+namespace {
+// Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias: PyTorch's default init, as the official code.
+void default_init(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in) {
+  torch::NoGradGuard no_grad;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  weight.uniform_(-bound, bound);
+  bias.uniform_(-bound, bound);
+}
+
+torch::Tensor step_size(const torch::Tensor& sigma, double eps) { return 2.0 / (sigma * sigma + eps); }
+}  // namespace
+
+// ---------------------------------------------------------------------------------------- CplLinear
+
+CplLinearOptions::CplLinearOptions(int64_t features, int64_t hidden)
+    : features_(features), hidden_(hidden > 0 ? hidden : features) {}
+
+CplLinearImpl::CplLinearImpl(const CplLinearOptions& options_) : options(options_) { reset(); }
+
+void CplLinearImpl::reset() {
+  TORCH_CHECK(options.features() > 0 && options.hidden() > 0,
+              "lipkit::CplLinear: features and hidden must be positive, got features=",
+              options.features(), ", hidden=", options.hidden());
+  weight = register_parameter("weight", torch::empty({options.hidden(), options.features()}));
+  bias = register_parameter("bias", torch::empty({options.hidden()}));
+  u = register_buffer("u", torch::empty({options.features()}));
+  reset_parameters();
+}
+
+void CplLinearImpl::reset_parameters() {
+  default_init(weight, bias, options.features());
+  torch::NoGradGuard no_grad;
+  u.normal_();
+  u.div_(u.norm());
+}
+
+void CplLinearImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::CplLinear(features=" << options.features() << ", hidden=" << options.hidden()
+         << ")";
+}
+
+double CplLinearImpl::weight_norm_bound() {
+  auto key = detail::version_key({weight});
+  if (!(key == bound_key_)) {
+    bound_ = lipschitz::gram_iteration_bound(weight);
+    bound_key_ = std::move(key);
+  }
+  return bound_;
+}
+
+torch::Tensor CplLinearImpl::forward(const torch::Tensor& input) {
+  detail::check_input(input, "CplLinear", 2, options.features(), weight, "(N, features)");
+  torch::Tensor step;
+  if (is_training()) {
+    step = step_size(lipschitz::power_iteration_dense(weight, u, options.train_iters()),
+                     options.eps());
+  } else {
+    const double s = weight_norm_bound();
+    step = torch::full({}, 2.0 / (s * s + options.eps()), weight.options());
+  }
+  return functional::cpl_linear(input, weight, bias, step);
+}
+
+double CplLinearImpl::lipschitz_bound(Norm norm) const { return norm == Norm::L2 ? 1.0 : kNoBound; }
+
+// ---------------------------------------------------------------------------------------- CplConv2d
+
+CplConv2dOptions::CplConv2dOptions(int64_t channels, int64_t hidden)
+    : channels_(channels), hidden_(hidden > 0 ? hidden : channels) {}
+
+CplConv2dImpl::CplConv2dImpl(const CplConv2dOptions& options_) : options(options_) { reset(); }
+
+void CplConv2dImpl::reset() {
+  const int64_t k = options.kernel_size();
+  TORCH_CHECK(options.channels() > 0 && options.hidden() > 0,
+              "lipkit::CplConv2d: channels and hidden must be positive, got channels=",
+              options.channels(), ", hidden=", options.hidden());
+  TORCH_CHECK(k > 0 && k % 2 == 1,
+              "lipkit::CplConv2d: kernel_size must be odd (same padding keeps the residual shape), got ",
+              k);
+  weight = register_parameter("weight", torch::empty({options.hidden(), options.channels(), k, k}));
+  bias = register_parameter("bias", torch::empty({options.hidden()}));
+  // Sized to the real input on the first forward.
+  u = register_buffer("u", torch::empty({0}));
+  reset_parameters();
+}
+
+void CplConv2dImpl::reset_parameters() {
+  const int64_t k = options.kernel_size();
+  default_init(weight, bias, options.channels() * k * k);
+}
+
+void CplConv2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::CplConv2d(channels=" << options.channels() << ", hidden=" << options.hidden()
+         << ", kernel_size=" << options.kernel_size() << ")";
+}
+
+double CplConv2dImpl::weight_norm_bound(int64_t height, int64_t width) {
+  auto key = detail::version_key({weight}, {height, width});
+  if (!(key == bound_key_)) {
+    bound_ = lipschitz::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
+    bound_key_ = std::move(key);
+  }
+  return bound_;
+}
+
+torch::Tensor CplConv2dImpl::forward(const torch::Tensor& input) {
+  detail::check_input(input, "CplConv2d", 4, options.channels(), weight, "(N, channels, H, W)");
+  const int64_t pad = options.kernel_size() / 2;
+  torch::Tensor step;
+  if (is_training()) {
+    lipschitz::ensure_power_vector(u, {1, options.channels(), input.size(2), input.size(3)});
+    step = step_size(lipschitz::power_iteration_conv(weight, u, pad, options.train_iters()),
+                     options.eps());
+  } else {
+    const double s = weight_norm_bound(input.size(2), input.size(3));
+    step = torch::full({}, 2.0 / (s * s + options.eps()), weight.options());
+  }
+  return functional::cpl_conv2d(input, weight, bias, step, pad);
+}
+
+double CplConv2dImpl::lipschitz_bound(Norm norm) const { return norm == Norm::L2 ? 1.0 : kNoBound; }
+
+}  // namespace lipkit

@@ -1,0 +1,72 @@
+#include "lipkit/layers/orthogonal.h"
+
+#include <torch/torch.h>
+
+namespace lipkit {
+
+namespace functional {
+torch::Tensor cayley(const torch::Tensor& v) {
+  auto a = v - v.t();
+  auto eye = torch::eye(v.size(0), v.options());
+  return torch::linalg::solve(eye + a, eye - a, /*left=*/true);
+}
+}  // namespace functional
+
+OrthogonalLinearOptions::OrthogonalLinearOptions(int64_t in_features, int64_t out_features)
+    : in_features_(in_features), out_features_(out_features) {}
+
+OrthogonalLinearImpl::OrthogonalLinearImpl(const OrthogonalLinearOptions& options_)
+    : options(options_) {
+  reset();
+}
+
+void OrthogonalLinearImpl::reset() {
+  TORCH_CHECK(options.in_features() > 0 && options.out_features() > 0,
+              "lipkit::OrthogonalLinear: in_features and out_features must be positive");
+  const int64_t n = std::max(options.in_features(), options.out_features());
+  v = register_parameter("v", torch::empty({n, n}));
+  bias = options.bias() ? register_parameter("bias", torch::empty({options.out_features()}))
+                        : register_parameter("bias", {}, /*requires_grad=*/false);
+  reset_parameters();
+}
+
+void OrthogonalLinearImpl::reset_parameters() {
+  torch::NoGradGuard no_grad;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(v.size(0)));
+  v.uniform_(-scale, scale);
+  if (bias.defined()) bias.zero_();
+}
+
+void OrthogonalLinearImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::OrthogonalLinear(in_features=" << options.in_features()
+         << ", out_features=" << options.out_features()
+         << ", bias=" << (options.bias() ? "true" : "false") << ")";
+}
+
+torch::Tensor OrthogonalLinearImpl::effective_weight() const {
+  return functional::cayley(v).narrow(0, 0, options.out_features()).narrow(1, 0,
+                                                                           options.in_features());
+}
+
+torch::Tensor OrthogonalLinearImpl::forward(const torch::Tensor& input) {
+  detail::check_input(input, "OrthogonalLinear", 2, options.in_features(), v, "(N, in_features)");
+  torch::Tensor w;
+  if (detail::can_use_eval_cache(is_training(), v)) {
+    auto key = detail::version_key({v});
+    if (!(key == cache_key_)) {
+      torch::NoGradGuard no_grad;
+      cached_weight_ = effective_weight();
+      cache_key_ = std::move(key);
+    }
+    w = cached_weight_;
+  } else {
+    w = effective_weight();
+  }
+  return torch::nn::functional::linear(input, w, bias);
+}
+
+double OrthogonalLinearImpl::lipschitz_bound(Norm norm) const {
+  return norm == Norm::L2 ? 1.0 : kNoBound;
+}
+
+}  // namespace lipkit

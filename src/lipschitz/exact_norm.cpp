@@ -1,0 +1,54 @@
+#include "lipkit/lipschitz/exact_norm.h"
+
+#include <torch/torch.h>
+
+namespace lipkit::lipschitz {
+
+double spectral_norm_exact(const torch::Tensor& matrix) {
+  TORCH_CHECK(matrix.dim() == 2, "spectral_norm_exact: expected a matrix, got shape ",
+              matrix.sizes());
+  torch::NoGradGuard no_grad;
+  if (matrix.numel() == 0) return 0.0;
+  return torch::linalg::svdvals(matrix.detach().to(torch::kDouble), c10::nullopt)
+      .max()
+      .item<double>();
+}
+
+torch::Tensor conv2d_matrix(const torch::Tensor& kernel, int64_t height, int64_t width,
+                            int64_t padding, int64_t stride) {
+  TORCH_CHECK(kernel.dim() == 4, "conv2d_matrix: kernel must be 4-D, got shape ", kernel.sizes());
+  torch::NoGradGuard no_grad;
+  auto k = kernel.detach().to(torch::kDouble);
+  const int64_t n_in = k.size(1) * height * width;
+  // Column j of the operator is the image of the j-th basis vector.
+  auto basis = torch::eye(n_in, k.options()).view({n_in, k.size(1), height, width});
+  auto out = torch::conv2d(basis, k, {}, stride, padding);
+  return out.reshape({n_in, -1}).t().contiguous();
+}
+
+double circular_conv_norm(const torch::Tensor& kernel, int64_t n_h, int64_t n_w) {
+  TORCH_CHECK(kernel.dim() == 4, "circular_conv_norm: kernel must be 4-D, got shape ",
+              kernel.sizes());
+  TORCH_CHECK(n_h > 0 && n_w > 0, "circular_conv_norm: torus size must be positive, got ", n_h,
+              "x", n_w);
+  torch::NoGradGuard no_grad;
+  auto k = kernel.detach().to(torch::kDouble);
+  const int64_t co = k.size(0), ci = k.size(1), kh = k.size(2), kw = k.size(3);
+  // Place tap (a, b) at (a mod n_h, b mod n_w): taps that wrap add up, as on the torus.
+  auto folded = torch::zeros({co, ci, n_h, n_w}, k.options());
+  for (int64_t a = 0; a < kh; ++a)
+    for (int64_t b = 0; b < kw; ++b)
+      folded.select(2, a % n_h).select(2, b % n_w).add_(k.select(2, a).select(2, b));
+  auto freq = torch::fft::fft2(folded);                            // (co, ci, n_h, n_w) complex
+  auto per_freq = freq.permute({2, 3, 0, 1}).reshape({-1, co, ci});  // one C_out x C_in matrix each
+  return torch::linalg::svdvals(per_freq, c10::nullopt).max().item<double>();
+}
+
+double conv2d_norm_bound(const torch::Tensor& kernel, int64_t height, int64_t width,
+                         int64_t padding) {
+  TORCH_CHECK(padding >= 0 && padding < kernel.size(2) && padding < kernel.size(3),
+              "conv2d_norm_bound: padding must be in [0, kernel_size), got ", padding);
+  return circular_conv_norm(kernel, height + padding, width + padding) * (1.0 + 1e-9);
+}
+
+}  // namespace lipkit::lipschitz

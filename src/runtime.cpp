@@ -1,0 +1,32 @@
+#include "lipkit/runtime.h"
+
+#include <ATen/Parallel.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+namespace lipkit {
+
+namespace {
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return 0;
+  try {
+    return std::stoi(v);
+  } catch (...) {
+    return 0;
+  }
+}
+}  // namespace
+
+int configure_threads(int n) {
+  if (n <= 0) n = env_int("LIPKIT_NUM_THREADS");
+  if (n <= 0) n = env_int("OMP_NUM_THREADS");
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+}  // namespace lipkit
