@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "lipkit/lipschitz/gram_iteration.h"
+
 namespace lipkit::lipschitz {
 
 double spectral_norm_exact(const torch::Tensor& matrix) {
@@ -48,7 +50,14 @@ double conv2d_norm_bound(const torch::Tensor& kernel, int64_t height, int64_t wi
                          int64_t padding) {
   TORCH_CHECK(padding >= 0 && padding < kernel.size(2) && padding < kernel.size(3),
               "conv2d_norm_bound: padding must be in [0, kernel_size), got ", padding);
-  return circular_conv_norm(kernel, height + padding, width + padding) * (1.0 + 1e-9);
+  double bound = circular_conv_norm(kernel, height + padding, width + padding) * (1.0 + 1e-9);
+  // Small operators: Gram iteration on the unrolled matrix is also proven, and tight where the
+  // circular embedding is loose (about 10% at 5x5, 0.3% at 32x32).
+  const int64_t n_in = kernel.size(1) * height * width;
+  if (n_in <= kUnrollLimit) {
+    bound = std::min(bound, gram_iteration_bound(conv2d_matrix(kernel, height, width, padding)));
+  }
+  return bound;
 }
 
 }  // namespace lipkit::lipschitz

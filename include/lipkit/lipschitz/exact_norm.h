@@ -22,7 +22,10 @@ double circular_conv_norm(const torch::Tensor& kernel, int64_t n_h, int64_t n_w)
 /// Proven upper bound of ||x -> conv2d(x, kernel, stride 1, padding)||_2 on H x W inputs: the zero-padded
 /// convolution is crop(circular_conv(embed(x))) on the (H + padding) x (W + padding) torus, and
 /// crop and embed have norm 1, so the exact circular norm bounds it (and is close for H, W >> k).
-/// Includes a 1e-9 relative margin for the float64 rounding of the FFT and SVD.
+/// Includes a 1e-9 relative margin for the float64 rounding of the FFT and SVD. Operators with at
+/// most kUnrollLimit inputs also get Gram iteration on the unrolled matrix, and the smaller
+/// of the two proven bounds is returned.
+constexpr int64_t kUnrollLimit = 2048;
 double conv2d_norm_bound(const torch::Tensor& kernel, int64_t height, int64_t width,
                          int64_t padding);
 

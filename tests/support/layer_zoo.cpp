@@ -1,0 +1,63 @@
+#include "layer_zoo.h"
+
+#include "lipkit/lipkit.h"
+
+namespace lipkit::testing {
+
+namespace {
+template <typename M>
+std::function<torch::nn::Sequential()> seq(std::function<M()> make) {
+  return [make] { return torch::nn::Sequential(make()); };
+}
+}  // namespace
+
+std::vector<LayerCase> layer_cases() {
+  std::vector<LayerCase> c;
+  auto add = [&](std::string name, std::function<torch::nn::Sequential()> make,
+                 std::vector<int64_t> shape, Norm norm = Norm::L2) {
+    c.push_back({std::move(name), std::move(make), std::move(shape), norm});
+  };
+  add("CplLinear_6x8", seq<CplLinear>([] { return CplLinear(6, 8); }), {6});
+  add("CplLinear_8x3", seq<CplLinear>([] { return CplLinear(8, 3); }), {8});
+  add("CplConv2d_3x4_k3", seq<CplConv2d>([] { return CplConv2d(3, 4); }), {3, 5, 5});
+  add("CplConv2d_2x3_k5",
+      seq<CplConv2d>([] { return CplConv2d(CplConv2dOptions(2, 3).kernel_size(5)); }), {2, 6, 6});
+  add("SllLinear_6x8", seq<SllLinear>([] { return SllLinear(6, 8); }), {6});
+  add("SllLinear_8x3", seq<SllLinear>([] { return SllLinear(8, 3); }), {8});
+  add("SllConv2d_3x4_k3", seq<SllConv2d>([] { return SllConv2d(3, 4); }), {3, 5, 5});
+  add("SllConv2d_cancel_q",
+      seq<SllConv2d>([] { return SllConv2d(SllConv2dOptions(3, 4).cancel_q(true)); }), {3, 5, 5});
+  add("SllConv2d_2x3_k5",
+      seq<SllConv2d>([] { return SllConv2d(SllConv2dOptions(2, 3).kernel_size(5)); }), {2, 6, 6});
+  add("AolLinear_6x5", seq<AolLinear>([] { return AolLinear(6, 5); }), {6});
+  add("AolLinear_4x7", seq<AolLinear>([] { return AolLinear(4, 7); }), {4});
+  add("AolConv2d_3x4", seq<AolConv2d>([] { return AolConv2d(3, 4); }), {3, 5, 5});
+  add("SpectralLinear_6x5", seq<SpectralLinear>([] { return SpectralLinear(6, 5); }), {6});
+  add("SpectralConv2d_3x4", seq<SpectralConv2d>([] { return SpectralConv2d(3, 4); }), {3, 5, 5});
+  add("SpectralConv2d_2x2_k5",
+      seq<SpectralConv2d>([] { return SpectralConv2d(SpectralConv2dOptions(2, 2).kernel_size(5)); }),
+      {2, 4, 4});
+  add("OrthogonalLinear_6x4", seq<OrthogonalLinear>([] { return OrthogonalLinear(6, 4); }), {6});
+  add("OrthogonalLinear_4x6", seq<OrthogonalLinear>([] { return OrthogonalLinear(4, 6); }), {4});
+  for (Norm norm : {Norm::L2, Norm::Linf}) {
+    add("MaxMin", seq<MaxMin>([] { return MaxMin(); }), {6}, norm);
+    add("MaxMin_conv", seq<MaxMin>([] { return MaxMin(); }), {4, 3, 3}, norm);
+    add("GroupSort3", seq<GroupSort>([] { return GroupSort(3); }), {6}, norm);
+    add("PadChannels", seq<PadChannels>([] { return PadChannels(3, 5); }), {3, 3, 3}, norm);
+    add("PixelUnshuffle", seq<PixelUnshuffle>([] { return PixelUnshuffle(2); }), {2, 4, 4}, norm);
+    add("FirstChannels", seq<FirstChannels>([] { return FirstChannels(3); }), {6}, norm);
+  }
+  add("SumPool2d", seq<SumPool2d>([] { return SumPool2d(2); }), {2, 4, 4});
+  // The example network, at a small size.
+  add("ExampleNet",
+      [] {
+        return torch::nn::Sequential(PadChannels(1, 4), SllConv2d(SllConv2dOptions(4).kernel_size(3)),
+                                     SllConv2d(SllConv2dOptions(4).kernel_size(3)), SumPool2d(2),
+                                     torch::nn::Flatten(), SllLinear(SllLinearOptions(4 * 3 * 3)),
+                                     FirstChannels(3));
+      },
+      {1, 6, 6});
+  return c;
+}
+
+}  // namespace lipkit::testing

@@ -1,0 +1,224 @@
+// Closed forms on hand-checkable inputs, and conv layers against their unrolled (Toeplitz) operators.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "lipkit/lipkit.h"
+
+using namespace lipkit;
+namespace F = lipkit::functional;
+
+namespace {
+
+torch::Tensor t2(std::vector<double> v, int64_t rows, int64_t cols) {
+  return torch::tensor(v, torch::kDouble).view({rows, cols});
+}
+torch::Tensor vec(std::vector<double> v) { return torch::tensor(v, torch::kDouble); }
+
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, double tol = 1e-12) {
+  ASSERT_EQ(a.sizes(), b.sizes());
+  EXPECT_LE((a - b).abs().max().item<double>(), tol) << "got\n" << a << "\nexpected\n" << b;
+}
+
+// ----------------------------------------------------------------------------- closed forms
+
+TEST(CplFormula, HandComputedDense) {
+  // W = diag(1, 2): ||W|| = 2, h = 2/4 = 1/2. x = (1, 1): W^T relu(Wx) = (1, 4), z = (0.5, -1).
+  // x = (-1, 1): relu(Wx) = (0, 2), W^T . = (0, 4), z = (-1, -1).
+  CplLinear layer(CplLinearOptions(2, 2).eps(0.0));
+  layer->to(torch::kDouble);
+  torch::NoGradGuard no_grad;
+  layer->weight.copy_(t2({1, 0, 0, 2}, 2, 2));
+  layer->bias.zero_();
+  layer->eval();
+  expect_close(layer->forward(t2({1, 1, -1, 1}, 2, 2)), t2({0.5, -1, -1, -1}, 2, 2), 1e-8);
+}
+
+TEST(CplFormula, TrainingStepUsesPowerIterationEstimate) {
+  // One power iteration from u = e_2 on diag(1, 2) lands exactly on e_2: sigma = 2, same output.
+  CplLinear layer(CplLinearOptions(2, 2).eps(0.0));
+  layer->to(torch::kDouble);
+  torch::NoGradGuard no_grad;
+  layer->weight.copy_(t2({1, 0, 0, 2}, 2, 2));
+  layer->bias.zero_();
+  layer->u.copy_(vec({0, 1}));
+  layer->train();
+  expect_close(layer->forward(t2({1, 1}, 1, 2)), t2({0.5, -1}, 1, 2), 1e-10);
+}
+
+TEST(SllFormula, HandComputedDense) {
+  // W = [[1, 1], [0, 1]], q = 0: W W^T = [[2, 1], [1, 1]], T = (3, 2).
+  // x = (1, 1): relu(Wx) = (2, 1), t * . = (2/3, 1/2), W^T . = (2/3, 7/6), z = x - 2 . = (-1/3, -4/3).
+  SllLinear layer(2, 2);
+  layer->to(torch::kDouble);
+  torch::NoGradGuard no_grad;
+  layer->weight.copy_(t2({1, 1, 0, 1}, 2, 2));
+  layer->bias.zero_();
+  layer->q.zero_();
+  expect_close(F::sll_linear_inverse_t(layer->weight, layer->q), vec({1.0 / 3, 1.0 / 2}));
+  expect_close(layer->forward(t2({1, 1}, 1, 2)), t2({-1.0 / 3, -4.0 / 3}, 1, 2));
+  layer->eval();  // the cached eval path gives the same numbers
+  expect_close(layer->forward(t2({1, 1}, 1, 2)), t2({-1.0 / 3, -4.0 / 3}, 1, 2));
+}
+
+TEST(SllFormula, QWeightsTheGershgorinSums) {
+  // q = exp((ln 2, 0)) = (2, 1): T_1 = (2*2 + 1*1)/2 = 5/2, T_2 = (1*2 + 1*1)/1 = 3.
+  auto w = t2({1, 1, 0, 1}, 2, 2);
+  expect_close(F::sll_linear_inverse_t(w, vec({std::log(2.0), 0})), vec({2.0 / 5, 1.0 / 3}));
+}
+
+TEST(SllFormula, ZeroRowContributesNothingAndGradientsStayFinite) {
+  auto w = t2({0, 0, 1, 1}, 2, 2).requires_grad_(true);
+  auto q = vec({0.3, -0.2}).requires_grad_(true);
+  auto t = F::sll_linear_inverse_t(w, q);
+  EXPECT_EQ(t[0].item<double>(), 0.0);
+  auto z = F::sll_linear(t2({1, 2}, 1, 2), w, vec({1, 0}), t);
+  z.sum().backward();
+  EXPECT_TRUE(torch::isfinite(w.grad()).all().item<bool>());
+  EXPECT_TRUE(torch::isfinite(q.grad()).all().item<bool>());
+}
+
+TEST(AolFormula, HandComputedDense) {
+  // W = [[1, 1], [0, 1]]: W^T W = [[1, 1], [1, 2]], row sums (2, 3), d = (1/sqrt 2, 1/sqrt 3).
+  auto w = t2({1, 1, 0, 1}, 2, 2);
+  auto expected = t2({1 / std::sqrt(2.0), 1 / std::sqrt(3.0), 0, 1 / std::sqrt(3.0)}, 2, 2);
+  expect_close(F::aol_rescale_linear(w, 0.0), expected);
+}
+
+TEST(GroupSortFormula, SortsConsecutiveGroups) {
+  auto x = t2({1, 3, 2, -1, 5, 0}, 1, 6);
+  expect_close(MaxMin()->forward(x), t2({3, 1, 2, -1, 5, 0}, 1, 6));
+  expect_close(GroupSort(3)->forward(x), t2({3, 2, 1, 5, 0, -1}, 1, 6));
+}
+
+TEST(StructureFormula, SumPoolIsWindowSumOverSqrtArea) {
+  auto x = torch::arange(16, torch::kDouble).view({1, 1, 4, 4});
+  auto y = SumPool2d(2)->forward(x);
+  expect_close(y, t2({(0 + 1 + 4 + 5) / 2.0, (2 + 3 + 6 + 7) / 2.0, (8 + 9 + 12 + 13) / 2.0,
+                      (10 + 11 + 14 + 15) / 2.0},
+                     2, 2)
+                      .view({1, 1, 2, 2}));
+}
+
+TEST(StructureFormula, NormalizedLinearPairConstants) {
+  NormalizedLinear lln(2, 3);
+  lln->to(torch::kDouble);
+  torch::NoGradGuard no_grad;
+  lln->weight.copy_(t2({3, 0, 0, 5, -2, 0}, 3, 2));  // unit rows e1, e2, -e1
+  auto pairs = lln->pairwise_lipschitz();
+  expect_close(pairs, t2({0, std::sqrt(2.0), 2, std::sqrt(2.0), 0, std::sqrt(2.0), 2, std::sqrt(2.0), 0},
+                         3, 3));
+  EXPECT_NEAR(lln->lipschitz_bound(Norm::L2), std::sqrt(2.0), 1e-8);  // not 1-Lipschitz
+}
+
+// ------------------------------------------------------------- conv against the unrolled operator
+
+struct ConvSetup {
+  torch::Tensor kernel, bias, x, m, bias_rep, x_flat;
+  int64_t h = 9, w = 10, pad = 1;
+};
+
+ConvSetup conv_setup(int64_t hidden, int64_t channels, int64_t k) {
+  ConvSetup s;
+  s.pad = k / 2;
+  s.kernel = torch::randn({hidden, channels, k, k}, torch::kDouble);
+  s.bias = torch::randn({hidden}, torch::kDouble);
+  s.x = torch::randn({1, channels, s.h, s.w}, torch::kDouble);
+  s.m = lipschitz::conv2d_matrix(s.kernel, s.h, s.w, s.pad);
+  s.bias_rep = s.bias.repeat_interleave(s.h * s.w);  // channel-major, as the flattened output
+  s.x_flat = s.x.reshape({1, -1});
+  return s;
+}
+
+TEST(ConvAdjoint, EqualsConvTransposeAndMatrixTranspose) {
+  torch::manual_seed(10);
+  for (int64_t k : {1, 3, 5}) {
+    for (int64_t pad = 0; pad < k; ++pad) {
+      auto kernel = torch::randn({4, 3, k, k}, torch::kDouble);
+      auto y = torch::randn({2, 4, 7 + 2 * pad - k + 1, 6 + 2 * pad - k + 1}, torch::kDouble);
+      auto ours = conv2d_adjoint(y, kernel, pad);
+      expect_close(ours, torch::conv_transpose2d(y, kernel, {}, 1, pad), 1e-10);
+      auto m = lipschitz::conv2d_matrix(kernel, 7, 6, pad);
+      expect_close(ours.reshape({2, -1}), torch::mm(y.reshape({2, -1}), m), 1e-10);
+    }
+  }
+}
+
+TEST(CplFormula, ConvEqualsDenseOnUnrolledOperator) {
+  torch::manual_seed(11);
+  for (int64_t k : {3, 5}) {
+    auto s = conv_setup(3, 2, k);
+    auto step = torch::full({}, 0.37, torch::kDouble);
+    auto conv = F::cpl_conv2d(s.x, s.kernel, s.bias, step, s.pad).reshape({1, -1});
+    auto dense = F::cpl_linear(s.x_flat, s.m, s.bias_rep, step);
+    expect_close(conv, dense, 1e-10);
+  }
+}
+
+TEST(SllFormula, ConvEqualsDenseOnUnrolledOperatorAndDominatesItsGershgorinSums) {
+  torch::manual_seed(12);
+  for (int64_t k : {3, 5}) {
+    auto s = conv_setup(3, 2, k);
+    auto q = torch::randn({3}, torch::kDouble);
+    auto t_conv = F::sll_conv2d_inverse_t(s.kernel, q);
+    auto t_rep = t_conv.repeat_interleave(s.h * s.w);
+    auto conv = F::sll_conv2d(s.x, s.kernel, s.bias, t_conv, s.pad).reshape({1, -1});
+    expect_close(conv, F::sll_linear(s.x_flat, s.m, s.bias_rep, t_rep), 1e-10);
+
+    // Gershgorin sums of the unrolled operator (q repeated per pixel) never exceed the conv's T,
+    // which is why the conv layer is 1-Lipschitz; they are equal at interior pixels.
+    auto t_dense = F::sll_linear_inverse_t(s.m, q.repeat_interleave(s.h * s.w));
+    EXPECT_TRUE((t_dense >= t_rep - 1e-12).all().item<bool>());
+    auto interior = t_dense.view({3, s.h, s.w}).slice(1, k - 1, s.h - k + 1).slice(2, k - 1, s.w - k + 1);
+    auto expected = t_conv.view({3, 1, 1}).expand_as(interior);
+    expect_close(interior, expected, 1e-10);
+  }
+}
+
+TEST(SllFormula, CancelQReproducesTheOfficialConvBehaviour) {
+  torch::manual_seed(13);
+  auto kernel = torch::randn({4, 3, 3, 3}, torch::kDouble);
+  auto q1 = torch::randn({4}, torch::kDouble), q2 = torch::randn({4}, torch::kDouble);
+  // q has no effect when cancelled, and equals the q = 0 (q = 1) weighting.
+  expect_close(F::sll_conv2d_inverse_t(kernel, q1, true), F::sll_conv2d_inverse_t(kernel, q2, true));
+  expect_close(F::sll_conv2d_inverse_t(kernel, q1, true),
+               F::sll_conv2d_inverse_t(kernel, torch::zeros({4}, torch::kDouble), false));
+  EXPECT_GT((F::sll_conv2d_inverse_t(kernel, q1) - F::sll_conv2d_inverse_t(kernel, q2)).abs().max().item<double>(),
+            1e-3);
+}
+
+TEST(AolFormula, ConvScalingIsAtMostTheUnrolledOperatorsAndNormAtMostOne) {
+  torch::manual_seed(14);
+  for (int64_t k : {1, 3, 5}) {
+    auto kernel = torch::randn({4, 3, k, k}, torch::kDouble);
+    auto scaled = F::aol_rescale_conv2d(kernel, 0.0);
+    EXPECT_LE(lipschitz::spectral_norm_exact(lipschitz::conv2d_matrix(scaled, 6, 6, k / 2)), 1.0 + 1e-12);
+    // d from the unrolled operator's columns is at least the conv's d (fewer terms at the borders).
+    auto m = lipschitz::conv2d_matrix(kernel, 6, 6, k / 2);
+    auto d_dense = torch::rsqrt(torch::mm(m.t(), m).abs().sum(1));
+    auto d_conv = (scaled / kernel).select(2, 0).select(2, 0)[0].repeat_interleave(36);
+    EXPECT_TRUE((d_dense >= d_conv - 1e-12).all().item<bool>());
+  }
+}
+
+TEST(CplFormula, EvalStepUsesAProvenBoundCloseToTheExactNorm) {
+  torch::manual_seed(15);
+  CplLinear dense(CplLinearOptions(7, 9).eps(0.0));
+  dense->to(torch::kDouble);
+  const double exact = lipschitz::spectral_norm_exact(dense->weight);
+  const double bound = dense->weight_norm_bound();
+  EXPECT_GE(bound, exact);
+  EXPECT_LE(bound, exact * (1 + 1e-6));
+  dense->eval();
+  auto x = torch::randn({3, 7}, torch::kDouble);
+  auto step = torch::full({}, 2.0 / (bound * bound), torch::kDouble);
+  expect_close(dense->forward(x), F::cpl_linear(x, dense->weight, dense->bias, step), 1e-12);
+
+  CplConv2d conv(CplConv2dOptions(3, 4).eps(0.0));
+  conv->to(torch::kDouble);
+  const double conv_exact = lipschitz::spectral_norm_exact(lipschitz::conv2d_matrix(conv->weight, 8, 8, 1));
+  const double conv_bound = conv->weight_norm_bound(8, 8);
+  EXPECT_GE(conv_bound, conv_exact);
+  EXPECT_LE(conv_bound, conv_exact * (1 + 1e-6));
+}
+
+}  // namespace
