@@ -222,3 +222,25 @@ TEST(CplFormula, EvalStepUsesAProvenBoundCloseToTheExactNorm) {
 }
 
 }  // namespace
+
+namespace {
+
+// The one-GEMM Gram op against the plain autograd reference, in value and gradient.
+TEST(GramOp, MatchesPlainMatmulInValueAndGradient) {
+  torch::manual_seed(16);
+  for (auto shape : std::vector<std::pair<int64_t, int64_t>>{{5, 8}, {8, 5}, {1, 3}}) {
+    for (bool transposed : {false, true}) {
+      auto base = torch::randn({shape.first, shape.second}, torch::kDouble);
+      auto w1 = base.clone().requires_grad_(true), w2 = base.clone().requires_grad_(true);
+      auto a1 = transposed ? w1.t() : w1, a2 = transposed ? w2.t() : w2;
+      auto upstream = torch::randn({a1.size(0), a1.size(0)}, torch::kDouble);  // not symmetric
+      auto ours = F::gram(a1), reference = torch::mm(a2, a2.t());
+      expect_close(ours, reference, 1e-12);
+      (ours * upstream).sum().backward();
+      (reference * upstream).sum().backward();
+      expect_close(w1.grad(), w2.grad(), 1e-12);
+    }
+  }
+}
+
+}  // namespace

@@ -5,6 +5,7 @@
 #include "lipkit/layers/aol.h"
 #include "lipkit/layers/conv_adjoint.h"
 #include "lipkit/layers/cpl.h"
+#include "lipkit/layers/gram.h"
 #include "lipkit/layers/lipschitz_layer.h"
 #include "lipkit/layers/orthogonal.h"
 #include "lipkit/layers/sll.h"

@@ -2,12 +2,14 @@
 
 #include <torch/torch.h>
 
+#include "lipkit/layers/gram.h"
+
 namespace lipkit {
 
 namespace functional {
 
 torch::Tensor aol_rescale_linear(const torch::Tensor& weight, double eps) {
-  auto d = torch::rsqrt(torch::mm(weight.t(), weight).abs().sum(1) + eps);
+  auto d = torch::rsqrt(gram(weight.t()).abs().sum(1) + eps);
   return weight * d.unsqueeze(0);
 }
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "lipkit/layers/conv_adjoint.h"
+#include "lipkit/layers/gram.h"
 
 namespace lipkit {
 
@@ -22,16 +23,16 @@ torch::Tensor weighted_row_sums(const torch::Tensor& s, const torch::Tensor& q_p
 }  // namespace
 
 torch::Tensor sll_linear_inverse_t(const torch::Tensor& weight, const torch::Tensor& q_param) {
-  auto gram = torch::mm(weight, weight.t()).abs();
-  return safe_inverse(weighted_row_sums(gram, q_param));
+  auto g = gram(weight).abs();
+  return safe_inverse(weighted_row_sums(g, q_param));
 }
 
 torch::Tensor sll_conv2d_inverse_t(const torch::Tensor& kernel, const torch::Tensor& q_param,
                                    bool cancel_q) {
   const int64_t k = kernel.size(2);
   // G[i, j, offset] = <K_i, K_j shifted by offset>: the kernel convolved with itself, padding k-1.
-  auto gram = torch::conv2d(kernel, kernel, {}, 1, k - 1).abs().sum({2, 3});
-  auto t = cancel_q ? gram.sum(1) : weighted_row_sums(gram, q_param);
+  auto g = torch::conv2d(kernel, kernel, {}, 1, k - 1).abs().sum({2, 3});
+  auto t = cancel_q ? g.sum(1) : weighted_row_sums(g, q_param);
   return safe_inverse(t);
 }
 
