@@ -114,7 +114,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& r : runs) {
       if (r.run_type == Run::RT_Iteration && !r.error_occurred)
-        times_[r.benchmark_name()] = r.GetAdjustedRealTime();
+        times_[r.run_name.function_name + "/" + r.run_name.args] = r.GetAdjustedRealTime();
     }
   }
   void Finalize() override {
