@@ -8,6 +8,45 @@
 
 namespace lipkit {
 
+// ------------------------------------------------------------------------------- InputNormalization
+
+InputNormalizationOptions::InputNormalizationOptions(std::vector<double> mean, std::vector<double> std)
+    : mean_(std::move(mean)), std_(std::move(std)) {}
+
+InputNormalizationImpl::InputNormalizationImpl(const InputNormalizationOptions& options_)
+    : options(options_) {
+  reset();
+}
+
+void InputNormalizationImpl::reset() {
+  const auto c = static_cast<int64_t>(options.mean().size());
+  TORCH_CHECK(c > 0, "lipkit::InputNormalization: mean must have one value per channel");
+  TORCH_CHECK(options.std().empty() || static_cast<int64_t>(options.std().size()) == c,
+              "lipkit::InputNormalization: std has ", options.std().size(), " values, mean has ", c);
+  std::vector<double> inv(c, 1.0);
+  for (int64_t i = 0; i < c && !options.std().empty(); ++i) {
+    TORCH_CHECK(options.std()[i] > 0, "lipkit::InputNormalization: std must be positive, got ",
+                options.std()[i]);
+    inv[i] = 1.0 / options.std()[i];
+  }
+  mean = register_buffer("mean", torch::tensor(options.mean(), torch::kFloat).view({c, 1, 1}));
+  inv_std = register_buffer("inv_std", torch::tensor(inv, torch::kFloat).view({c, 1, 1}));
+}
+
+void InputNormalizationImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::InputNormalization(channels=" << options.mean().size()
+         << ", std=" << (options.std().empty() ? "none" : "per-channel") << ")";
+}
+
+torch::Tensor InputNormalizationImpl::forward(const torch::Tensor& input) {
+  detail::check_input(input, "InputNormalization", 4, mean.size(0), mean, "(N, channels, H, W)");
+  return (input - mean) * inv_std;
+}
+
+double InputNormalizationImpl::lipschitz_bound(Norm) const {
+  return inv_std.max().item<double>();  // 1 / min(std)
+}
+
 // -------------------------------------------------------------------------------------- PadChannels
 
 PadChannelsOptions::PadChannelsOptions(int64_t in_channels, int64_t out_channels)

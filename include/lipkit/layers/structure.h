@@ -7,9 +7,33 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <vector>
+
 #include "lipkit/layers/lipschitz_layer.h"
 
 namespace lipkit {
+
+/// (x - mean) / std per channel, inside the model so the certificate sees it. With std = 1 (the
+/// default, as the CPL/SLL models) it is a translation: 1-Lipschitz. With a std, the bound is
+/// 1 / min(std) and certification divides by it (the radius stays in pixel space).
+struct InputNormalizationOptions {
+  InputNormalizationOptions(std::vector<double> mean, std::vector<double> std = {});
+  TORCH_ARG(std::vector<double>, mean);
+  /// empty: no division
+  TORCH_ARG(std::vector<double>, std);
+};
+class InputNormalizationImpl : public torch::nn::Cloneable<InputNormalizationImpl>,
+                               public LipschitzLayer {
+ public:
+  explicit InputNormalizationImpl(const InputNormalizationOptions& options_);
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+  torch::Tensor forward(const torch::Tensor& input);
+  double lipschitz_bound(Norm norm) const override;
+  InputNormalizationOptions options;
+  torch::Tensor mean, inv_std;  // buffers (C, 1, 1)
+};
+TORCH_MODULE(InputNormalization);
 
 /// Zero-pads dim 1 from in_channels to out_channels: (N, in, ...) -> (N, out, ...). An isometry
 /// (the official PaddingChannels "zero" mode, used as the first layer of CPL and SLL models).

@@ -1,0 +1,44 @@
+#pragma once
+// The papers' architectures, built from a ModelSpec (JSON-editable via configs/*.json).
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include <string>
+#include <vector>
+
+namespace lipkit::models {
+
+/// CPL/SLL (official SLL code): InputNormalization (mean only) -> PadChannels(in -> width) ->
+/// conv_layers x residual conv (width, hidden conv_inner, 3x3) -> SumPool2d(pool) -> Flatten ->
+/// dense_layers x residual dense (width * (size/pool)^2, hidden dense_inner) -> head.
+/// AOL (patchwise, Prach & Lampert): PixelUnshuffle(pool) -> AolConv2d 1x1 (-> width) + MaxMin ->
+/// conv_layers x (AolConv2d 3x3 + MaxMin) -> AolConv2d 1x1 -> FirstChannels(conv_inner) -> Flatten
+/// -> dense_layers x (AolLinear + MaxMin) -> head.
+/// head: "lln" (NormalizedLinear, certified with the per-pair rule) or "first" (FirstChannels).
+struct ModelSpec {
+  std::string family = "sll";  // cpl | sll | aol
+  int64_t conv_layers = 20;
+  int64_t dense_layers = 7;
+  int64_t width = 45;
+  int64_t conv_inner = 5;
+  int64_t dense_inner = 2048;
+  int64_t pool = 4;
+  std::string head = "lln";
+  // Filled from the data set at build time.
+  int64_t in_channels = 3;
+  int64_t image_size = 32;
+  int64_t num_classes = 10;
+  std::vector<double> mean;  // per-channel input mean subtracted inside the model
+  std::vector<double> std;   // empty: no division (Lipschitz 1 w.r.t. pixels)
+};
+
+/// Named presets: cpl-s/m/l/xl, sll-s/m/l/xl, aol-s (CIFAR sizes), and cpl-fmnist, sll-fmnist,
+/// aol-fmnist (small, for 28x28 grayscale on 2 cores). throws: c10::Error listing the known names.
+ModelSpec model_preset(const std::string& name);
+std::vector<std::string> preset_names();
+
+/// Builds the model. throws: c10::Error when the spec is inconsistent (image size not divisible by
+/// pool, unknown family or head), naming the field.
+torch::nn::Sequential build_model(const ModelSpec& spec);
+
+}  // namespace lipkit::models

@@ -1,0 +1,35 @@
+#pragma once
+// Checkpoints: model + optimizer + metadata in one file, written atomically (temp file + rename),
+// so an interrupted run always leaves the previous complete checkpoint.
+
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/optim/optimizer.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "lipkit/models/presets.h"
+
+namespace lipkit::train {
+
+constexpr const char* kCheckpointFormat = "lipkit-ckpt-v1";
+
+/// Writes `path` atomically. meta must hold "spec" (see spec_to_json); optimizer may be null.
+void save_checkpoint(const std::string& path, torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer, const nlohmann::json& meta);
+
+/// The metadata of a checkpoint. throws: c10::Error naming the file when it is missing, not a
+/// lipkit checkpoint, or of another format version.
+nlohmann::json read_checkpoint_meta(const std::string& path);
+
+/// Rebuilds the model from the checkpoint's spec and loads its weights and buffers (eval mode).
+torch::nn::Sequential load_model(const std::string& path, nlohmann::json* meta = nullptr);
+
+/// Loads weights (and the optimizer state, when given) into existing objects.
+void load_state(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer);
+
+nlohmann::json spec_to_json(const models::ModelSpec& s);
+models::ModelSpec spec_from_json(const nlohmann::json& j);
+
+}  // namespace lipkit::train

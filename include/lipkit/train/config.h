@@ -1,0 +1,48 @@
+#pragma once
+// Training configuration: a typed struct, read from strict JSON (configs/*.json).
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "lipkit/data/transforms.h"
+#include "lipkit/models/presets.h"
+#include "lipkit/train/losses.h"
+#include "lipkit/train/schedule.h"
+
+namespace lipkit::train {
+
+struct OptimizerSpec {
+  std::string name = "adam";  // adam | sgd
+  double lr = 0.01;
+  double beta1 = 0.5, beta2 = 0.9;  // SLL's Adam betas
+  double weight_decay = 0.0;
+  double momentum = 0.9;  // sgd (Nesterov)
+};
+
+struct TrainConfig {
+  std::string preset;  // the model preset the model spec started from ("" if none)
+  models::ModelSpec model;
+  std::string data = "fashion-mnist";
+  int64_t epochs = 5;
+  int64_t batch_size = 256;
+  int64_t subset = 0;  // > 0: only the first N training and N test images
+  OptimizerSpec optimizer;
+  ScheduleSpec schedule;
+  LossSpec loss;
+  data::Augment augment;
+  std::vector<double> radii = {36.0 / 255, 72.0 / 255, 108.0 / 255, 1.0};
+  uint64_t seed = 0;
+};
+
+/// Reads a config file. Every unknown key (at any level) is an error; all of them are reported in
+/// one message naming the file, e.g. "configs/x.json: unknown keys: epohcs, model.widht".
+/// throws: c10::Error (bad JSON, unknown keys, wrong types, bad values).
+TrainConfig load_config(const std::string& path);
+
+/// Same from parsed JSON; `source` names it in errors.
+TrainConfig config_from_json(const nlohmann::json& j, const std::string& source);
+nlohmann::json to_json(const TrainConfig& c);
+
+}  // namespace lipkit::train

@@ -1,0 +1,66 @@
+#include "lipkit/data/loader.h"
+
+#include <torch/torch.h>
+
+namespace lipkit::data {
+
+namespace {
+uint64_t mix(uint64_t a, uint64_t b) {  // splitmix-style combination for per-epoch/batch seeds
+  uint64_t z = a + 0x9e3779b97f4a7c15ULL * (b + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+BatchLoader::BatchLoader(const Dataset& data, LoaderOptions options)
+    : data_(data), options_(options) {
+  TORCH_CHECK(options_.batch_size > 0, "BatchLoader: batch_size must be positive, got ",
+              options_.batch_size);
+  TORCH_CHECK(data_.size() > 0, "BatchLoader: data set ", data_.name, " is empty");
+}
+
+BatchLoader::~BatchLoader() {
+  if (pending_.valid()) pending_.wait();
+}
+
+int64_t BatchLoader::batches_per_epoch() const {
+  const int64_t n = data_.size(), b = options_.batch_size;
+  return options_.drop_last ? std::max<int64_t>(n / b, 1) : (n + b - 1) / b;
+}
+
+void BatchLoader::start_epoch(int64_t epoch, int64_t start_batch) {
+  if (pending_.valid()) pending_.wait();
+  pending_ = {};
+  epoch_ = epoch;
+  if (options_.shuffle) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(options_.seed, epoch));
+    order_ = torch::randperm(data_.size(), gen, torch::kLong);
+  } else {
+    order_ = torch::arange(data_.size(), torch::kLong);
+  }
+  next_ = start_batch;
+}
+
+Batch BatchLoader::make_batch(int64_t b) const {
+  const int64_t start = b * options_.batch_size;
+  const int64_t len = std::min(options_.batch_size, data_.size() - start);
+  auto idx = order_.narrow(0, start, len);
+  Batch batch;
+  batch.index = b;
+  batch.x = augment(to_float(data_.images.index_select(0, idx)), options_.augment,
+                    mix(mix(options_.seed, epoch_), b));
+  batch.y = data_.labels.index_select(0, idx);
+  return batch;
+}
+
+bool BatchLoader::next(Batch& out) {
+  const int64_t total = batches_per_epoch();
+  if (next_ >= total) return false;
+  out = pending_.valid() ? pending_.get() : make_batch(next_);
+  ++next_;
+  if (next_ < total) pending_ = std::async(std::launch::async, [this, b = next_] { return make_batch(b); });
+  return true;
+}
+
+}  // namespace lipkit::data

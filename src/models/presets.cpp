@@ -1,0 +1,120 @@
+#include "lipkit/models/presets.h"
+
+#include <torch/torch.h>
+
+#include "lipkit/lipkit.h"
+
+namespace lipkit::models {
+
+namespace {
+ModelSpec residual(const std::string& family, int64_t conv, int64_t dense, int64_t width,
+                   int64_t dense_inner) {
+  ModelSpec s;
+  s.family = family;
+  s.conv_layers = conv;
+  s.dense_layers = dense;
+  s.width = width;
+  s.dense_inner = dense_inner;
+  return s;
+}
+}  // namespace
+
+std::vector<std::string> preset_names() {
+  return {"cpl-s", "cpl-m", "cpl-l", "cpl-xl", "sll-s", "sll-m", "sll-l", "sll-xl",
+          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist"};
+}
+
+ModelSpec model_preset(const std::string& name) {
+  // Sizes of the official SLL code; CPL-S as in its own code (width 30), larger CPL sizes as SLL's.
+  if (name == "cpl-s") return residual("cpl", 20, 7, 30, 2048);
+  if (name == "cpl-m") return residual("cpl", 30, 10, 60, 2048);
+  if (name == "cpl-l") return residual("cpl", 50, 10, 90, 2048);
+  if (name == "cpl-xl") return residual("cpl", 70, 15, 120, 2048);
+  if (name == "sll-s") return residual("sll", 20, 7, 45, 2048);
+  if (name == "sll-m") return residual("sll", 30, 10, 60, 2048);
+  if (name == "sll-l") return residual("sll", 50, 10, 90, 2048);
+  if (name == "sll-xl") return residual("sll", 70, 15, 120, 2048);
+  if (name == "aol-s") {  // AOL-Small: 12 convs of 192 channels, 16 kept channels, 14 dense layers
+    ModelSpec s = residual("aol", 12, 14, 192, 0);
+    s.conv_inner = 16;
+    s.head = "first";
+    return s;
+  }
+  // lipkit's small presets for 28x28 grayscale: minutes per epoch on 2 cores (docs/RESULTS.md).
+  if (name == "cpl-fmnist") return residual("cpl", 4, 3, 16, 1024);
+  if (name == "sll-fmnist") return residual("sll", 4, 3, 16, 1024);
+  if (name == "aol-fmnist") {
+    ModelSpec s = residual("aol", 4, 4, 64, 0);
+    s.conv_inner = 16;
+    s.head = "first";
+    return s;
+  }
+  std::string known;
+  for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+  TORCH_CHECK(false, "unknown model preset '", name, "'; known presets: ", known);
+}
+
+torch::nn::Sequential build_model(const ModelSpec& s) {
+  TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol",
+              "model.family must be cpl, sll or aol, got '", s.family, "'");
+  TORCH_CHECK(s.head == "lln" || s.head == "first", "model.head must be lln or first, got '", s.head,
+              "'");
+  TORCH_CHECK(s.pool >= 1 && s.image_size % s.pool == 0, "model.pool (", s.pool,
+              ") must divide the image size (", s.image_size, ")");
+  TORCH_CHECK(s.width >= s.in_channels, "model.width (", s.width,
+              ") must be at least the input channels (", s.in_channels, ")");
+  TORCH_CHECK(s.conv_layers >= 0 && s.dense_layers >= 0, "model.conv_layers and model.dense_layers must be >= 0");
+  std::vector<double> mean = s.mean.empty() ? std::vector<double>(s.in_channels, 0.0) : s.mean;
+  TORCH_CHECK(static_cast<int64_t>(mean.size()) == s.in_channels, "model.mean has ", mean.size(),
+              " values for ", s.in_channels, " input channels");
+
+  torch::nn::Sequential net;
+  net->push_back("normalize", InputNormalization(InputNormalizationOptions(mean, s.std)));
+  const int64_t side = s.image_size / s.pool;
+  int64_t features = 0;
+  if (s.family == "aol") {
+    const int64_t c0 = s.in_channels * s.pool * s.pool;
+    TORCH_CHECK(s.width % 2 == 0, "model.width must be even for MaxMin, got ", s.width);
+    TORCH_CHECK(s.conv_inner <= s.width, "model.conv_inner (kept channels) must be <= width");
+    net->push_back("unshuffle", PixelUnshuffle(s.pool));
+    net->push_back(AolConv2d(AolConv2dOptions(c0, s.width).kernel_size(1)));
+    net->push_back(MaxMin());
+    for (int64_t i = 0; i < s.conv_layers; ++i) {
+      net->push_back(AolConv2d(s.width, s.width));
+      net->push_back(MaxMin());
+    }
+    net->push_back(AolConv2d(AolConv2dOptions(s.width, s.width).kernel_size(1)));
+    net->push_back(FirstChannels(s.conv_inner));
+    net->push_back(torch::nn::Flatten());
+    features = s.conv_inner * side * side;
+    TORCH_CHECK(features % 2 == 0, "AOL dense width (conv_inner * side^2 = ", features, ") must be even");
+    for (int64_t i = 0; i < s.dense_layers; ++i) {
+      net->push_back(AolLinear(features, features));
+      net->push_back(MaxMin());
+    }
+  } else {
+    const bool cpl = s.family == "cpl";
+    net->push_back("pad", PadChannels(s.in_channels, s.width));
+    for (int64_t i = 0; i < s.conv_layers; ++i) {
+      if (cpl) net->push_back(CplConv2d(s.width, s.conv_inner));
+      else net->push_back(SllConv2d(s.width, s.conv_inner));
+    }
+    net->push_back("pool", SumPool2d(s.pool));
+    net->push_back("flatten", torch::nn::Flatten());
+    features = s.width * side * side;
+    for (int64_t i = 0; i < s.dense_layers; ++i) {
+      if (cpl) net->push_back(CplLinear(features, s.dense_inner));
+      else net->push_back(SllLinear(features, s.dense_inner));
+    }
+  }
+  if (s.head == "lln") {
+    net->push_back("head", NormalizedLinear(features, s.num_classes));
+  } else {
+    TORCH_CHECK(features >= s.num_classes, "head 'first' needs at least ", s.num_classes,
+                " features, the body has ", features);
+    net->push_back("head", FirstChannels(s.num_classes));
+  }
+  return net;
+}
+
+}  // namespace lipkit::models

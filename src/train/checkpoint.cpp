@@ -1,0 +1,112 @@
+#include "lipkit/train/checkpoint.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace lipkit::train {
+
+nlohmann::json spec_to_json(const models::ModelSpec& s) {
+  return {{"family", s.family},       {"conv_layers", s.conv_layers}, {"dense_layers", s.dense_layers},
+          {"width", s.width},         {"conv_inner", s.conv_inner},   {"dense_inner", s.dense_inner},
+          {"pool", s.pool},           {"head", s.head},               {"in_channels", s.in_channels},
+          {"image_size", s.image_size}, {"num_classes", s.num_classes}, {"mean", s.mean},
+          {"std", s.std}};
+}
+
+models::ModelSpec spec_from_json(const nlohmann::json& j) {
+  models::ModelSpec s;
+  s.family = j.at("family");
+  s.conv_layers = j.at("conv_layers");
+  s.dense_layers = j.at("dense_layers");
+  s.width = j.at("width");
+  s.conv_inner = j.at("conv_inner");
+  s.dense_inner = j.at("dense_inner");
+  s.pool = j.at("pool");
+  s.head = j.at("head");
+  s.in_channels = j.at("in_channels");
+  s.image_size = j.at("image_size");
+  s.num_classes = j.at("num_classes");
+  s.mean = j.at("mean").get<std::vector<double>>();
+  s.std = j.at("std").get<std::vector<double>>();
+  return s;
+}
+
+void save_checkpoint(const std::string& path, torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer, const nlohmann::json& meta) {
+  torch::serialize::OutputArchive root, model_archive;
+  root.write("format", c10::IValue(std::string(kCheckpointFormat)));
+  root.write("meta", c10::IValue(meta.dump()));
+  model.save(model_archive);
+  root.write("model", model_archive);
+  if (optimizer != nullptr) {
+    torch::serialize::OutputArchive opt_archive;
+    optimizer->save(opt_archive);
+    root.write("optimizer", opt_archive);
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  root.save_to(tmp);
+  TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "save_checkpoint: cannot rename ", tmp,
+              " to ", path);
+}
+
+namespace {
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  struct stat st {};
+  TORCH_CHECK(::stat(path.c_str(), &st) == 0, path, ": checkpoint not found");
+  torch::serialize::InputArchive root;
+  try {
+    root.load_from(path);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, path, ": not a readable checkpoint (truncated or corrupt?): ",
+                e.what_without_backtrace());
+  }
+  c10::IValue format;
+  TORCH_CHECK(root.try_read("format", format) && format.isString(), path,
+              ": not a lipkit checkpoint (no format tag)");
+  TORCH_CHECK(format.toStringRef() == kCheckpointFormat, path, ": checkpoint format '",
+              format.toStringRef(), "', this lipkit reads '", kCheckpointFormat, "'");
+  return root;
+}
+
+nlohmann::json meta_of(torch::serialize::InputArchive& root, const std::string& path) {
+  c10::IValue meta;
+  TORCH_CHECK(root.try_read("meta", meta) && meta.isString(), path, ": checkpoint has no metadata");
+  return nlohmann::json::parse(meta.toStringRef());
+}
+}  // namespace
+
+nlohmann::json read_checkpoint_meta(const std::string& path) {
+  auto root = open_archive(path);
+  return meta_of(root, path);
+}
+
+void load_state(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
+  auto root = open_archive(path);
+  torch::serialize::InputArchive model_archive;
+  TORCH_CHECK(root.try_read("model", model_archive), path, ": checkpoint has no model");
+  try {
+    model.load(model_archive);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, path, ": weights do not fit the model: ", e.what_without_backtrace());
+  }
+  if (optimizer != nullptr) {
+    torch::serialize::InputArchive opt_archive;
+    TORCH_CHECK(root.try_read("optimizer", opt_archive), path, ": checkpoint has no optimizer state");
+    optimizer->load(opt_archive);
+  }
+}
+
+torch::nn::Sequential load_model(const std::string& path, nlohmann::json* meta) {
+  auto m = read_checkpoint_meta(path);
+  TORCH_CHECK(m.contains("spec"), path, ": checkpoint metadata has no model spec");
+  auto model = models::build_model(spec_from_json(m.at("spec")));
+  load_state(path, *model, nullptr);
+  model->eval();
+  if (meta != nullptr) *meta = std::move(m);
+  return model;
+}
+
+}  // namespace lipkit::train

@@ -1,0 +1,190 @@
+#include "lipkit/train/config.h"
+
+#include <torch/torch.h>
+
+#include <fstream>
+#include <set>
+
+#include "lipkit/certify/certify.h"
+
+namespace lipkit::train {
+
+namespace {
+
+// Reads the fields of one JSON object; remembers unknown keys and type errors for one report.
+class Reader {
+ public:
+  Reader(const nlohmann::json& j, std::string prefix, std::vector<std::string>& unknown,
+         const std::string& source)
+      : j_(j), prefix_(std::move(prefix)), unknown_(unknown), source_(source) {
+    TORCH_CHECK(j.is_object(), source_, ": ", prefix_.empty() ? "the config" : prefix_,
+                " must be a JSON object");
+  }
+  ~Reader() = default;
+
+  template <typename T>
+  void get(const char* key, T& out) {
+    seen_.insert(key);
+    if (!j_.contains(key)) return;
+    try {
+      out = j_.at(key).get<T>();
+    } catch (const nlohmann::json::exception&) {
+      TORCH_CHECK(false, source_, ": field '", prefix_ + key, "' has the wrong type (",
+                  j_.at(key).type_name(), "): ", j_.at(key).dump());
+    }
+  }
+  bool has(const char* key) {
+    seen_.insert(key);
+    return j_.contains(key);
+  }
+  const nlohmann::json& at(const char* key) const { return j_.at(key); }
+  void finish() {
+    for (auto it = j_.begin(); it != j_.end(); ++it)
+      if (!seen_.count(it.key())) unknown_.push_back(prefix_ + it.key());
+  }
+
+ private:
+  const nlohmann::json& j_;
+  std::string prefix_;
+  std::vector<std::string>& unknown_;
+  const std::string& source_;
+  std::set<std::string> seen_;
+};
+
+void read_model(const nlohmann::json& j, TrainConfig& c, std::vector<std::string>& unknown,
+                const std::string& source) {
+  if (j.is_string()) {
+    c.preset = j.get<std::string>();
+    c.model = models::model_preset(c.preset);
+    return;
+  }
+  Reader r(j, "model.", unknown, source);
+  if (r.has("preset")) {
+    r.get("preset", c.preset);
+    c.model = models::model_preset(c.preset);
+  }
+  auto& m = c.model;
+  r.get("family", m.family);
+  r.get("conv_layers", m.conv_layers);
+  r.get("dense_layers", m.dense_layers);
+  r.get("width", m.width);
+  r.get("conv_inner", m.conv_inner);
+  r.get("dense_inner", m.dense_inner);
+  r.get("pool", m.pool);
+  r.get("head", m.head);
+  r.get("std", m.std);
+  r.finish();
+}
+
+}  // namespace
+
+TrainConfig config_from_json(const nlohmann::json& j, const std::string& source) {
+  TrainConfig c;
+  std::vector<std::string> unknown;
+  Reader r(j, "", unknown, source);
+  if (r.has("model")) read_model(r.at("model"), c, unknown, source);
+  r.get("data", c.data);
+  r.get("epochs", c.epochs);
+  r.get("batch_size", c.batch_size);
+  r.get("subset", c.subset);
+  r.get("seed", c.seed);
+  if (r.has("optimizer")) {
+    Reader o(r.at("optimizer"), "optimizer.", unknown, source);
+    o.get("name", c.optimizer.name);
+    o.get("lr", c.optimizer.lr);
+    std::vector<double> betas{c.optimizer.beta1, c.optimizer.beta2};
+    o.get("betas", betas);
+    TORCH_CHECK(betas.size() == 2, source, ": optimizer.betas must have 2 values");
+    c.optimizer.beta1 = betas[0];
+    c.optimizer.beta2 = betas[1];
+    o.get("weight_decay", c.optimizer.weight_decay);
+    o.get("momentum", c.optimizer.momentum);
+    o.finish();
+  }
+  if (r.has("schedule")) {
+    Reader s(r.at("schedule"), "schedule.", unknown, source);
+    s.get("name", c.schedule.name);
+    s.get("warmup", c.schedule.warmup);
+    s.finish();
+  }
+  if (r.has("loss")) {
+    Reader l(r.at("loss"), "loss.", unknown, source);
+    l.get("name", c.loss.name);
+    l.get("margin", c.loss.margin);
+    l.get("offset", c.loss.offset);
+    l.get("temperature", c.loss.temperature);
+    l.finish();
+  }
+  if (r.has("augment")) {
+    Reader a(r.at("augment"), "augment.", unknown, source);
+    a.get("crop_padding", c.augment.crop_padding);
+    a.get("flip", c.augment.flip);
+    a.finish();
+  }
+  if (r.has("radii")) {
+    TORCH_CHECK(r.at("radii").is_array(), source, ": radii must be an array");
+    c.radii.clear();
+    for (const auto& v : r.at("radii")) {
+      c.radii.push_back(v.is_string() ? certify::parse_radius(v.get<std::string>()) : v.get<double>());
+    }
+  }
+  r.finish();
+  if (!unknown.empty()) {
+    std::string list;
+    for (const auto& k : unknown) list += (list.empty() ? "" : ", ") + k;
+    TORCH_CHECK(false, source, ": unknown key", unknown.size() > 1 ? "s" : "", ": ", list);
+  }
+  TORCH_CHECK(c.epochs >= 1, source, ": epochs must be >= 1, got ", c.epochs);
+  TORCH_CHECK(c.batch_size >= 1, source, ": batch_size must be >= 1, got ", c.batch_size);
+  TORCH_CHECK(c.optimizer.name == "adam" || c.optimizer.name == "sgd", source,
+              ": optimizer.name must be adam or sgd, got '", c.optimizer.name, "'");
+  TORCH_CHECK(c.optimizer.lr > 0, source, ": optimizer.lr must be positive");
+  learning_rate(c.schedule, 1.0, 0, 1);  // validates the name
+  TORCH_CHECK(c.loss.name == "offset_ce" || c.loss.name == "multi_margin" || c.loss.name == "ce",
+              source, ": loss.name must be offset_ce, multi_margin or ce, got '", c.loss.name, "'");
+  return c;
+}
+
+TrainConfig load_config(const std::string& path) {
+  std::ifstream in(path);
+  TORCH_CHECK(in, path, ": cannot open config file");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::parse_error& e) {
+    TORCH_CHECK(false, path, ": not valid JSON: ", e.what());
+  }
+  return config_from_json(j, path);
+}
+
+nlohmann::json to_json(const TrainConfig& c) {
+  const auto& m = c.model;
+  nlohmann::json model = {{"family", m.family},         {"conv_layers", m.conv_layers},
+                          {"dense_layers", m.dense_layers}, {"width", m.width},
+                          {"conv_inner", m.conv_inner}, {"dense_inner", m.dense_inner},
+                          {"pool", m.pool},             {"head", m.head},
+                          {"std", m.std}};
+  if (!c.preset.empty()) model["preset"] = c.preset;
+  return {{"model", model},
+          {"data", c.data},
+          {"epochs", c.epochs},
+          {"batch_size", c.batch_size},
+          {"subset", c.subset},
+          {"seed", c.seed},
+          {"optimizer",
+           {{"name", c.optimizer.name},
+            {"lr", c.optimizer.lr},
+            {"betas", {c.optimizer.beta1, c.optimizer.beta2}},
+            {"weight_decay", c.optimizer.weight_decay},
+            {"momentum", c.optimizer.momentum}}},
+          {"schedule", {{"name", c.schedule.name}, {"warmup", c.schedule.warmup}}},
+          {"loss",
+           {{"name", c.loss.name},
+            {"margin", c.loss.margin},
+            {"offset", c.loss.offset},
+            {"temperature", c.loss.temperature}}},
+          {"augment", {{"crop_padding", c.augment.crop_padding}, {"flip", c.augment.flip}}},
+          {"radii", c.radii}};
+}
+
+}  // namespace lipkit::train
