@@ -1,0 +1,63 @@
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "commands.h"
+#include "lipkit/certify/certify.h"
+#include "lipkit/certify/report.h"
+#include "model_io.h"
+
+namespace lipkit::cli {
+
+namespace {
+struct CertifyArgs {
+  CommonOptions common;
+  std::string checkpoint, data, norm = "l2", radii = "36/255,72/255,108/255,1", json, plot;
+  int64_t subset = 0, batch_size = 500;
+};
+
+std::vector<double> parse_radii(const std::string& text) {
+  std::vector<double> out;
+  std::stringstream s(text);
+  std::string item;
+  while (std::getline(s, item, ',')) out.push_back(certify::parse_radius(item));
+  TORCH_CHECK(!out.empty(), "--radii: no radius given");
+  return out;
+}
+}  // namespace
+
+void add_certify_command(CLI::App& app) {
+  auto a = std::make_shared<CertifyArgs>();
+  auto* sub = app.add_subcommand("certify", "certified accuracy of a checkpoint on the test set");
+  sub->add_option("--checkpoint", a->checkpoint, "model.pt written by lipkit train")->required();
+  sub->add_option("--data", a->data, "data set name or folder (default: the checkpoint's)");
+  sub->add_option("--norm", a->norm, "l2 or linf")->capture_default_str();
+  sub->add_option("--radii", a->radii, "comma-separated radii, fractions allowed")->capture_default_str();
+  sub->add_option("--json", a->json, "write the report as JSON");
+  sub->add_option("--plot", a->plot, "write certified accuracy vs radius as SVG");
+  sub->add_option("--subset", a->subset, "only the first N test images")->check(CLI::NonNegativeNumber);
+  sub->add_option("--batch-size", a->batch_size, "evaluation batch size")->check(CLI::PositiveNumber);
+  add_common_options(*sub, a->common);
+  sub->callback([a] {
+    apply_common_options(a->common);
+    const Norm norm = parse_norm(a->norm);
+    const auto radii = parse_radii(a->radii);
+    auto m = load_checkpoint(a->checkpoint);
+    auto test = load_test_data(a->data, m.meta, a->subset);
+    auto result = certify::certify(m.model, test, norm, radii, a->batch_size);
+    std::printf("%s: %s test set\n", a->checkpoint.c_str(), test.name.c_str());
+    std::printf("%s", certify::format_table(result).c_str());
+    if (!a->json.empty()) {
+      auto j = certify::to_json(result);
+      j["checkpoint"] = a->checkpoint;
+      j["data"] = test.name;
+      std::ofstream out(a->json);
+      TORCH_CHECK(out, "cannot write ", a->json);
+      out << j.dump(2) << "\n";
+    }
+    if (!a->plot.empty()) certify::write_svg(result, a->plot, "certified accuracy, " + test.name);
+  });
+}
+
+}  // namespace lipkit::cli

@@ -1,0 +1,30 @@
+#pragma once
+// One function per subcommand; each registers its options and a callback that calls the library.
+
+#include <CLI/CLI.hpp>
+
+namespace lipkit::cli {
+
+void add_train_command(CLI::App& app);
+void add_certify_command(CLI::App& app);
+void add_attack_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+
+/// Options every subcommand takes.
+struct CommonOptions {
+  int threads = 0;  // 0: all cores
+};
+void add_common_options(CLI::App& sub, CommonOptions& opts);
+void apply_common_options(const CommonOptions& opts);
+
+/// Exit codes: 0 ok, 2 bad usage or bad input, 1 internal error (a broken certificate included).
+constexpr int kExitBadInput = 2;
+constexpr int kExitInternal = 1;
+
+/// Thrown by a callback to end with a given exit code after printing its message.
+struct ExitError {
+  int code;
+  std::string message;
+};
+
+}  // namespace lipkit::cli

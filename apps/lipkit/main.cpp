@@ -1,0 +1,43 @@
+// lipkit: train, certify, attack and inspect 1-Lipschitz networks. Thin: parses, calls the library,
+// prints.
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+
+#include "commands.h"
+#include "lipkit/runtime.h"
+
+namespace lipkit::cli {
+
+void add_common_options(CLI::App& sub, CommonOptions& opts) {
+  sub.add_option("--threads", opts.threads, "intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+}
+
+void apply_common_options(const CommonOptions& opts) { configure_threads(opts.threads); }
+
+}  // namespace lipkit::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"lipkit: build, train, certify and attack 1-Lipschitz neural networks"};
+  app.require_subcommand(1);
+  lipkit::cli::add_train_command(app);
+  lipkit::cli::add_certify_command(app);
+  lipkit::cli::add_attack_command(app);
+  lipkit::cli::add_info_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : lipkit::cli::kExitBadInput;
+  } catch (const lipkit::cli::ExitError& e) {
+    std::fprintf(stderr, "lipkit: %s\n", e.message.c_str());
+    return e.code;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "lipkit: error: %s\n", e.what_without_backtrace());
+    return lipkit::cli::kExitBadInput;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lipkit: internal error: %s\n", e.what());
+    return lipkit::cli::kExitInternal;
+  }
+  return 0;
+}

@@ -1,0 +1,98 @@
+// The lipkit binary end to end on a small synthetic data set: exit codes and outputs.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sys/wait.h>
+
+#include "support/synthetic_data.h"
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(LIPKIT_CLI_PATH) + " " + args + " --threads 1 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0) out.append(buf.data(), n);
+  const int status = pclose(pipe.release());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = lipkit::testing::write_synthetic_mnist(lipkit::testing::fresh_dir("cli_data"), 300, 100, 12);
+    dir_ = lipkit::testing::fresh_dir("cli_run");
+    config_ = dir_ + "/tiny.json";
+    std::ofstream(config_) << R"({"model": {"preset": "sll-fmnist", "conv_layers": 1, "dense_layers": 1,
+      "width": 4, "dense_inner": 32, "pool": 2}, "batch_size": 20, "epochs": 1, "radii": ["36/255", "1"]})";
+  }
+  static std::string data_, dir_, config_;
+};
+std::string Cli::data_, Cli::dir_, Cli::config_;
+
+TEST_F(Cli, TrainCertifyAttackInfo) {
+  auto t = run("train --config " + config_ + " --out " + dir_ + "/run --data " + data_ +
+               " --epochs 2 --subset 200 --quiet");
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_NE(t.output.find("trained 2 epochs"), std::string::npos) << t.output;
+
+  auto c = run("certify --checkpoint " + dir_ + "/run/model.pt --data " + data_ + " --radii 36/255,72/255 --json " +
+               dir_ + "/cert.json --plot " + dir_ + "/cert.svg");
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("certified at 0.1412"), std::string::npos) << c.output;
+  std::ifstream json(dir_ + "/cert.json"), svg(dir_ + "/cert.svg");
+  EXPECT_TRUE(json.good());
+  std::string svg_text((std::istreambuf_iterator<char>(svg)), {});
+  EXPECT_NE(svg_text.find("<svg"), std::string::npos);
+  EXPECT_NE(svg_text.find("polyline"), std::string::npos);
+
+  auto a = run("attack --checkpoint " + dir_ + "/run/model.pt --data " + data_ + " --eps 36/255 --steps 20");
+  ASSERT_EQ(a.code, 0) << a.output;
+  EXPECT_NE(a.output.find("broken certificates 0"), std::string::npos) << a.output;
+
+  auto i = run("info --checkpoint " + dir_ + "/run/model.pt");
+  ASSERT_EQ(i.code, 0) << i.output;
+  EXPECT_NE(i.output.find("lipkit::SllConv2d"), std::string::npos) << i.output;
+  EXPECT_NE(i.output.find("Lipschitz bound (l2): 1"), std::string::npos) << i.output;
+  EXPECT_NE(i.output.find("trained epochs: 2"), std::string::npos) << i.output;
+
+  auto refused = run("certify --checkpoint " + dir_ + "/run/model.pt --data " + data_ + " --norm linf");
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("refused"), std::string::npos) << refused.output;
+}
+
+TEST_F(Cli, BadInputExitsWithTwoAndSaysWhy) {
+  const std::string bad = dir_ + "/bad.json";
+  std::ofstream(bad) << R"({"epochs": 1, "learning_rate": 0.1})";
+  auto r = run("train --config " + bad + " --out " + dir_ + "/bad_run --data " + data_);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("learning_rate"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(bad), std::string::npos) << r.output;
+
+  auto missing = run("certify --checkpoint " + dir_ + "/nope.pt");
+  EXPECT_EQ(missing.code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("checkpoint not found"), std::string::npos) << missing.output;
+
+  auto usage = run("certify");
+  EXPECT_EQ(usage.code, 2) << usage.output;
+  auto help = run("train --help");
+  EXPECT_EQ(help.code, 0) << help.output;
+
+  const std::string junk = dir_ + "/junk.pt";
+  std::ofstream(junk) << "not a checkpoint";
+  auto corrupt = run("info --checkpoint " + junk);
+  EXPECT_EQ(corrupt.code, 2) << corrupt.output;
+  EXPECT_NE(corrupt.output.find(junk), std::string::npos) << corrupt.output;
+}
+
+}  // namespace

@@ -1,0 +1,215 @@
+// The trainer learns, resumes bit for bit, stops on a NaN loss keeping the last good checkpoint,
+// and refuses configs with unknown keys.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "lipkit/data/dataset.h"
+#include "lipkit/data/transforms.h"
+#include "lipkit/lipkit.h"
+#include "lipkit/train/checkpoint.h"
+#include "lipkit/train/config.h"
+#include "lipkit/train/trainer.h"
+#include "support/synthetic_data.h"
+
+using namespace lipkit;
+
+namespace {
+
+train::TrainConfig small_config(const std::string& data, const std::string& family = "sll") {
+  train::TrainConfig c;
+  c.model = models::model_preset(family + "-fmnist");
+  c.model.conv_layers = 1;
+  c.model.dense_layers = 1;
+  c.model.width = 4;
+  c.model.dense_inner = 32;
+  c.model.pool = 2;  // 8x8 synthetic images; random prototypes are not flip-invariant: no flips
+  c.data = data;
+  c.epochs = 2;
+  c.batch_size = 20;
+  c.augment.crop_padding = 1;
+  return c;
+}
+
+double mean_loss(torch::nn::Sequential& model, const data::Dataset& d, const train::LossSpec& loss) {
+  torch::NoGradGuard ng;
+  model->eval();
+  return train::compute_loss(loss, model->forward(data::to_float(d.images)), d.labels).item<double>();
+}
+
+class Trainer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = lipkit::testing::write_synthetic_mnist(lipkit::testing::fresh_dir("trainer_data"), 400, 100);
+  }
+  static std::string data_;
+};
+std::string Trainer::data_;
+
+TEST_F(Trainer, OneEpochReducesTheLoss) {
+  for (const std::string family : {"sll", "cpl"}) {
+    auto c = small_config(data_, family);
+    c.epochs = 1;
+    c.augment = data::Augment{};
+    if (family == "cpl") {
+      c.optimizer.lr = 0.01;
+      c.loss.name = "multi_margin";
+    }
+    train::TrainOptions o;
+    o.out_dir = lipkit::testing::fresh_dir("trainer_loss_" + family);
+    o.progress = false;
+    auto train_set = data::load_dataset(data_, data::Split::Train);
+    torch::manual_seed(c.seed);  // the trainer's init
+    auto spec = c.model;
+    spec.in_channels = 1;
+    spec.image_size = 8;
+    spec.mean = data::channel_mean(train_set);
+    auto initial = models::build_model(spec);
+    const double before = mean_loss(initial, train_set, c.loss);
+    auto summary = train::train(c, o);
+    EXPECT_EQ(summary.epochs_done, 1);
+    auto trained = train::load_model(o.out_dir + "/model.pt");
+    const double after = mean_loss(trained, train_set, c.loss);
+    EXPECT_LT(after, 0.8 * before) << family << ": loss " << before << " -> " << after;
+    EXPECT_GT(summary.clean_accuracy, 0.3) << family;  // 10 classes: chance is 0.1
+    std::ifstream metrics(o.out_dir + "/metrics.jsonl");
+    std::string line;
+    ASSERT_TRUE(std::getline(metrics, line));
+    auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j.at("epoch"), 1);
+    EXPECT_EQ(j.at("certified").size(), c.radii.size());
+  }
+}
+
+TEST_F(Trainer, ResumeAfterInterruptionGivesTheSameWeights) {
+  auto c = small_config(data_);
+  train::TrainOptions straight;
+  straight.out_dir = lipkit::testing::fresh_dir("trainer_straight");
+  straight.progress = false;
+  train::train(c, straight);
+
+  train::TrainOptions cut = straight;
+  cut.out_dir = lipkit::testing::fresh_dir("trainer_cut");
+  int calls = 0;
+  cut.stop_requested = [&calls] { return ++calls == 23; };  // mid second epoch (20 batches/epoch)
+  auto s = train::train(c, cut);
+  ASSERT_TRUE(s.interrupted);
+  EXPECT_EQ(train::read_checkpoint_meta(cut.out_dir + "/model.pt").at("batch"), 3);
+  cut.stop_requested = nullptr;
+  cut.resume = true;
+  auto done = train::train(c, cut);
+  EXPECT_FALSE(done.interrupted);
+
+  auto a = train::load_model(straight.out_dir + "/model.pt");
+  auto b = train::load_model(cut.out_dir + "/model.pt");
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  auto ba = a->named_buffers(), bb = b->named_buffers();
+  for (const auto& p : ba) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
+}
+
+TEST_F(Trainer, ResumeWithAnotherConfigIsRefused) {
+  auto c = small_config(data_);
+  c.epochs = 1;
+  train::TrainOptions o;
+  o.out_dir = lipkit::testing::fresh_dir("trainer_refuse");
+  o.progress = false;
+  train::train(c, o);
+  c.optimizer.lr *= 2;
+  o.resume = true;
+  EXPECT_THROW(train::train(c, o), c10::Error);
+}
+
+TEST_F(Trainer, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
+  auto c = small_config(data_);
+  c.epochs = 1;
+  train::TrainOptions o;
+  o.out_dir = lipkit::testing::fresh_dir("trainer_nan");
+  o.progress = false;
+  train::train(c, o);
+  auto good = train::load_model(o.out_dir + "/model.pt");
+
+  c.optimizer.lr = 1e38;  // Adam steps of 1e38 overflow the weights to inf within a few batches
+  c.schedule.name = "constant";
+  try {
+    train::train(c, o);
+    FAIL() << "a NaN/inf loss must stop training";
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    EXPECT_NE(msg.find("loss is"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(o.out_dir + "/model.pt"), std::string::npos) << msg;
+  }
+  auto still = train::load_model(o.out_dir + "/model.pt");
+  for (const auto& p : good->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), still->named_parameters()[p.key()])) << p.key();
+}
+
+TEST(Config, UnknownKeysAreAllNamedWithTheFile) {
+  const auto dir = lipkit::testing::fresh_dir("config");
+  const std::string path = dir + "/bad.json";
+  std::ofstream(path) << R"({"model": {"preset": "sll-fmnist", "widht": 3}, "epohcs": 2, "loss": {"name": "ce"}})";
+  try {
+    train::load_config(path);
+    FAIL() << "unknown keys must be refused";
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("epohcs"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("model.widht"), std::string::npos) << msg;
+  }
+}
+
+TEST(Config, TypesValuesAndRoundTrip) {
+  EXPECT_THROW(train::config_from_json(nlohmann::json::parse(R"({"epochs": "five"})"), "x.json"), c10::Error);
+  EXPECT_THROW(train::config_from_json(nlohmann::json::parse(R"({"model": "sll-huge"})"), "x.json"), c10::Error);
+  EXPECT_THROW(train::config_from_json(nlohmann::json::parse(R"({"loss": {"name": "hinge"}})"), "x.json"), c10::Error);
+  auto c = train::config_from_json(
+      nlohmann::json::parse(R"({"model": {"preset": "cpl-s", "width": 12}, "radii": ["36/255", 0.5]})"), "x.json");
+  EXPECT_EQ(c.model.family, "cpl");
+  EXPECT_EQ(c.model.width, 12);
+  EXPECT_EQ(c.model.conv_layers, 20);
+  EXPECT_DOUBLE_EQ(c.radii[0], 36.0 / 255);
+  auto again = train::config_from_json(train::to_json(c), "round trip");
+  EXPECT_EQ(train::to_json(again), train::to_json(c));
+}
+
+TEST(Config, EveryShippedConfigParsesAndBuilds) {
+  for (const std::string name : {"cpl-s", "sll-s", "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist"}) {
+    auto c = train::load_config(std::string(LIPKIT_SOURCE_DIR) + "/configs/" + name + ".json");
+    const bool fm = name.find("fmnist") != std::string::npos;
+    c.model.in_channels = fm ? 1 : 3;
+    c.model.image_size = fm ? 28 : 32;
+    auto model = models::build_model(c.model);
+    torch::NoGradGuard ng;
+    if (fm) model->eval();  // eval of the CIFAR sizes computes proven bounds of 2048-wide layers: slow
+    auto y = model->forward(torch::rand({1, c.model.in_channels, c.model.image_size, c.model.image_size}));
+    EXPECT_EQ(y.sizes(), torch::IntArrayRef({1, 10})) << name;
+  }
+}
+
+TEST(Schedule, TriangleAndCosineShapes) {
+  train::ScheduleSpec tri;
+  EXPECT_DOUBLE_EQ(train::learning_rate(tri, 1.0, 0, 100), 0.0);
+  EXPECT_DOUBLE_EQ(train::learning_rate(tri, 1.0, 40, 100), 1.0);
+  EXPECT_NEAR(train::learning_rate(tri, 1.0, 80, 100), 0.05, 1e-12);
+  EXPECT_NEAR(train::learning_rate(tri, 1.0, 100, 100), 0.0, 1e-12);
+  train::ScheduleSpec cos{"cosine", 0.1};
+  EXPECT_DOUBLE_EQ(train::learning_rate(cos, 1.0, 5, 100), 0.5);  // warm-up
+  EXPECT_DOUBLE_EQ(train::learning_rate(cos, 1.0, 10, 100), 1.0);
+  EXPECT_NEAR(train::learning_rate(cos, 1.0, 100, 100), 0.0, 1e-12);
+}
+
+TEST(Losses, MatchTheirFormulas) {
+  auto logits = torch::tensor({{2.0, 0.5, -1.0}}, torch::kDouble);
+  auto y = torch::tensor({0}, torch::kLong);
+  // (1/3) [max(0, 0.7 - 2 + 0.5) + max(0, 0.7 - 2 - 1)] = 0
+  EXPECT_NEAR(train::multi_margin_loss(logits, y, 0.7).item<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(train::multi_margin_loss(logits, y, 2.0).item<double>(), (0.5 + 0.0) / 3, 1e-12);
+  // T * CE((f - o e_y) / T): with o = 1, T = 0.5: z = (2, 1, -2), CE = -log softmax_0
+  auto z = torch::tensor({2.0, 1.0, -2.0}, torch::kDouble);
+  const double ce = -torch::log_softmax(z, 0)[0].item<double>();
+  EXPECT_NEAR(train::offset_cross_entropy(logits, y, 1.0, 0.5).item<double>(), 0.5 * ce, 1e-12);
+}
+
+}  // namespace
