@@ -113,6 +113,12 @@ TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
   };
 
   TrainSummary summary;
+  summary.epochs_done = start_epoch;
+  if (start_epoch >= config.epochs) {  // resuming a finished run: report it, train nothing
+    auto cert = certify::certify(model, test_data, Norm::L2, config.radii);
+    summary.clean_accuracy = cert.clean_accuracy();
+    for (size_t i = 0; i < cert.radii.size(); ++i) summary.certified_accuracy.push_back(cert.certified_accuracy(i));
+  }
   std::ofstream metrics(options.out_dir + "/metrics.jsonl", std::ios::app);
   for (int64_t epoch = start_epoch; epoch < config.epochs; ++epoch) {
     model->train();

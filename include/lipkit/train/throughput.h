@@ -1,0 +1,34 @@
+#pragma once
+// Training-step and inference throughput of a model, with peak memory: what `lipkit bench` reports.
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include <vector>
+
+#include "lipkit/models/presets.h"
+
+namespace lipkit::train {
+
+struct Throughput {
+  double train_images_per_second = 0;
+  double infer_images_per_second = 0;
+  double train_peak_rss_mb = 0;  // process resident-set peak during the training steps
+  double infer_peak_rss_mb = 0;
+};
+
+/// Times `steps` Adam training steps (forward, loss, backward, update) and `steps` eval forwards
+/// (no grad, eval mode: the certification path) on random inputs of (batch, C, H, W), after one
+/// warm-up step each. Peak RSS is read from /proc (VmHWM, reset before each phase) where available.
+Throughput measure_throughput(torch::nn::Sequential& model, std::vector<int64_t> input_shape,
+                              int64_t steps);
+
+/// The same architecture without the Lipschitz constraints: every residual layer becomes its two
+/// plain weight layers with a ReLU (conv C->hidden, ReLU, conv hidden->C; Linear likewise), the
+/// head a plain Linear. Same weight shapes, same FLOPs for the matrix products.
+torch::nn::Sequential plain_counterpart(const models::ModelSpec& spec);
+
+/// Multiply-add FLOPs (2 per MAC) of one forward pass for one image, counting the matrix products
+/// of the residual layers (conv/dense and their adjoint) and the head.
+double forward_flops(const models::ModelSpec& spec);
+
+}  // namespace lipkit::train

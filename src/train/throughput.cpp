@@ -1,0 +1,96 @@
+#include "lipkit/train/throughput.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+
+namespace lipkit::train {
+
+namespace {
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      double kb = 0;
+      status >> kb;
+      return kb / 1024.0;
+    }
+    std::getline(status, key);
+  }
+  return 0.0;
+}
+
+using Clock = std::chrono::steady_clock;
+}  // namespace
+
+Throughput measure_throughput(torch::nn::Sequential& model, std::vector<int64_t> shape, int64_t steps) {
+  Throughput t;
+  const int64_t batch = shape[0];
+  auto x = torch::rand(shape);
+  auto y = torch::randint(0, 10, {batch}, torch::kLong);
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-4));
+  model->train();
+  auto step = [&] {
+    opt.zero_grad();
+    auto loss = torch::cross_entropy_loss(model->forward(x), y);
+    loss.backward();
+    opt.step();
+  };
+  reset_peak_rss();
+  step();  // warm-up (allocations, oneDNN primitive creation)
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < steps; ++i) step();
+  t.train_images_per_second = batch * steps / std::chrono::duration<double>(Clock::now() - t0).count();
+  t.train_peak_rss_mb = peak_rss_mb();
+
+  model->eval();
+  torch::NoGradGuard no_grad;
+  opt.zero_grad();
+  reset_peak_rss();
+  model->forward(x);  // warm-up; also computes and caches the eval-mode bounds
+  t0 = Clock::now();
+  for (int64_t i = 0; i < steps; ++i) model->forward(x);
+  t.infer_images_per_second = batch * steps / std::chrono::duration<double>(Clock::now() - t0).count();
+  t.infer_peak_rss_mb = peak_rss_mb();
+  return t;
+}
+
+torch::nn::Sequential plain_counterpart(const models::ModelSpec& s) {
+  namespace nn = torch::nn;
+  nn::Sequential net;
+  const int64_t side = s.image_size / s.pool;
+  net->push_back(nn::Conv2d(nn::Conv2dOptions(s.in_channels, s.width, 1)));  // stands for channel padding
+  for (int64_t i = 0; i < s.conv_layers; ++i) {
+    net->push_back(nn::Conv2d(nn::Conv2dOptions(s.width, s.conv_inner, 3).padding(1)));
+    net->push_back(nn::ReLU());
+    net->push_back(nn::Conv2d(nn::Conv2dOptions(s.conv_inner, s.width, 3).padding(1).bias(false)));
+  }
+  net->push_back(nn::AvgPool2d(nn::AvgPool2dOptions(s.pool)));
+  net->push_back(nn::Flatten());
+  const int64_t f = s.width * side * side;
+  for (int64_t i = 0; i < s.dense_layers; ++i) {
+    net->push_back(nn::Linear(f, s.dense_inner));
+    net->push_back(nn::ReLU());
+    net->push_back(nn::Linear(nn::LinearOptions(s.dense_inner, f).bias(false)));
+  }
+  net->push_back(nn::Linear(f, s.num_classes));
+  return net;
+}
+
+double forward_flops(const models::ModelSpec& s) {
+  const double hw = double(s.image_size) * s.image_size;
+  const double side = double(s.image_size) / s.pool;
+  const double f = s.width * side * side;
+  double flops = 0;
+  flops += s.conv_layers * 2.0 * (2.0 * s.width * s.conv_inner * 9 * hw);  // conv + adjoint
+  flops += s.dense_layers * 2.0 * (2.0 * f * s.dense_inner);
+  flops += 2.0 * f * s.num_classes;
+  return flops;
+}
+
+}  // namespace lipkit::train
