@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "lipkit/data/cifar.h"
+#include "lipkit/data/csv.h"
 #include "lipkit/data/dataset.h"
 #include "lipkit/data/idx.h"
 #include "lipkit/data/loader.h"
@@ -180,6 +181,33 @@ TEST(Loader, OrderDependsOnlyOnSeedAndEpochAndResumesMidEpoch) {
   full.start_epoch(4);
   ASSERT_TRUE(full.next(b));
   EXPECT_FALSE(torch::equal(b.y, all[0].y));  // another epoch, another order
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Csv, ReadsLabelPixelRowsWithOptionalHeader) {
+  const auto dir = fresh_dir("csv");
+  std::ofstream(dir + "/t.csv") << "label,p0,p1,p2,p3\n3,0,255,7,8\r\n9,1,2,3,4\n";
+  auto d = read_csv_images(dir + "/t.csv", 1, 2, 2, 10, "mnist");
+  EXPECT_EQ(d.images.sizes(), torch::IntArrayRef({2, 1, 2, 2}));
+  EXPECT_EQ(d.labels[1].item<int64_t>(), 9);
+  EXPECT_EQ(d.images[0][0][0][1].item<uint8_t>(), 255);
+}
+
+TEST(Csv, BadRowsNameFileLineAndColumn) {
+  const auto dir = fresh_dir("csv_bad");
+  std::ofstream(dir + "/cols.csv") << "1,2,3,4,5\n1,2,3\n";
+  expect_error([&] { read_csv_images(dir + "/cols.csv", 1, 2, 2, 10, "m"); },
+               {dir + "/cols.csv", "line 2", "3 columns, expected 5"});
+  std::ofstream(dir + "/pix.csv") << "1,2,3,300,5\n";
+  expect_error([&] { read_csv_images(dir + "/pix.csv", 1, 2, 2, 10, "m"); },
+               {dir + "/pix.csv", "line 1", "column 4", "'300'"});
+  std::ofstream(dir + "/lab.csv") << "12,2,3,4,5\n";
+  expect_error([&] { read_csv_images(dir + "/lab.csv", 1, 2, 2, 10, "m"); }, {"line 1", "label '12'"});
+  std::ofstream(dir + "/txt.csv") << "1,2,x,4,5\n";
+  expect_error([&] { read_csv_images(dir + "/txt.csv", 1, 2, 2, 10, "m"); }, {"column 3", "'x'"});
 }
 
 }  // namespace

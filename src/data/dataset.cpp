@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "lipkit/data/cifar.h"
+#include "lipkit/data/csv.h"
 #include "lipkit/data/idx.h"
 
 namespace lipkit::data {
@@ -38,8 +39,17 @@ bool is_known(const std::string& name) {
   return name == "fashion-mnist" || name == "mnist" || name == "cifar10" || name == "cifar100";
 }
 
+// CSV tables as shared for MNIST-style data sets: <name>_train.csv / <name>_test.csv.
+std::string csv_file(const std::string& folder, const std::string& name, bool train) {
+  const std::string path = folder + "/" + name + (train ? "_train.csv" : "_test.csv");
+  return exists(path) ? path : "";
+}
+
 // Which data set a folder holds, from its files ("" when none).
 std::string detect(const std::string& folder) {
+  if (!csv_file(folder, "fashion-mnist", true).empty() || !csv_file(folder, "fashion-mnist", false).empty())
+    return "fashion-mnist";
+  if (!csv_file(folder, "mnist", true).empty() || !csv_file(folder, "mnist", false).empty()) return "mnist";
   if (!find_file(folder, "train-images-idx3-ubyte").empty() ||
       !find_file(folder, "t10k-images-idx3-ubyte").empty())
     return folder.find("fashion") != std::string::npos ? "fashion-mnist" : "mnist";
@@ -77,8 +87,8 @@ std::string dataset_name(const std::string& spec) {
     const auto d = detect(spec);
     TORCH_CHECK(!d.empty(), "data folder ", spec,
                 " holds no known data set (expected MNIST/Fashion-MNIST IDX files "
-                "train-images-idx3-ubyte[.gz] ..., CIFAR-10 data_batch_1.bin ..., or CIFAR-100 "
-                "train.bin/test.bin)");
+                "train-images-idx3-ubyte[.gz] ... or mnist_train.csv / fashion-mnist_train.csv ..., "
+                "CIFAR-10 data_batch_1.bin ..., or CIFAR-100 train.bin/test.bin)");
     return d;
   }
   TORCH_CHECK(false, "unknown data set '", spec,
@@ -94,6 +104,8 @@ Dataset load_dataset(const std::string& spec, Split split) {
               name == "fashion-mnist" ? " or install Debian's dataset-fashion-mnist" : "");
   const bool train = split == Split::Train;
   if (name == "fashion-mnist" || name == "mnist") {
+    const auto csv = csv_file(folder, name, train);
+    if (!csv.empty()) return read_csv_images(csv, 1, 28, 28, 10, name);
     const std::string prefix = train ? "train" : "t10k";
     auto images = find_file(folder, prefix + "-images-idx3-ubyte");
     auto labels = find_file(folder, prefix + "-labels-idx1-ubyte");
