@@ -148,6 +148,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  configure_allocator();
   const int threads = configure_threads();
   std::printf("lipkit bench_layers: %d intra-op threads\n", threads);
   for (const auto& p : pairs()) {

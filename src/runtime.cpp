@@ -3,6 +3,9 @@
 #include <ATen/Parallel.h>
 
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <string>
 #include <thread>
 
@@ -27,6 +30,13 @@ int configure_threads(int n) {
   if (n <= 0) n = 1;
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+void configure_allocator() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }
 
 }  // namespace lipkit

@@ -13,7 +13,10 @@ void add_common_options(CLI::App& sub, CommonOptions& opts) {
   sub.add_option("--threads", opts.threads, "intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
 }
 
-void apply_common_options(const CommonOptions& opts) { configure_threads(opts.threads); }
+void apply_common_options(const CommonOptions& opts) {
+  configure_allocator();
+  configure_threads(opts.threads);
+}
 
 }  // namespace lipkit::cli
 

@@ -8,4 +8,10 @@ namespace lipkit {
 /// Returns the number of threads in effect.
 int configure_threads(int n = 0);
 
+/// Keeps large freed blocks in the heap for reuse (glibc: mmap threshold and trim threshold raised to
+/// 1 GiB). By default every tensor above 32 MiB is a fresh mmap, and each op on it pays page faults:
+/// measured here, an elementwise op on a 63 MB tensor took 34 ms instead of 4, and a CPL-M training
+/// step at batch 256 ran 1.6x slower. No-op on other C libraries.
+void configure_allocator();
+
 }  // namespace lipkit

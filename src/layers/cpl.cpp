@@ -13,14 +13,16 @@ namespace functional {
 
 torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight,
                          const torch::Tensor& bias, const torch::Tensor& step) {
+  // step scales the hidden activations, not the output: autograd then keeps the (smaller) hidden
+  // tensor for the step's gradient instead of a second full-width one
   auto r = torch::relu(torch::nn::functional::linear(x, weight, bias));
-  return x - step * torch::mm(r, weight);
+  return x - torch::mm(step * r, weight);
 }
 
 torch::Tensor cpl_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& step, int64_t padding) {
   auto r = torch::relu(torch::conv2d(x, kernel, bias, 1, padding));
-  return x - step * conv2d_adjoint(r, kernel, padding);
+  return x - conv2d_adjoint(step * r, kernel, padding);
 }
 
 }  // namespace functional

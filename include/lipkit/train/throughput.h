@@ -16,9 +16,9 @@ struct Throughput {
   double infer_peak_rss_mb = 0;
 };
 
-/// Times `steps` Adam training steps (forward, loss, backward, update) and `steps` eval forwards
-/// (no grad, eval mode: the certification path) on random inputs of (batch, C, H, W), after one
-/// warm-up step each. Peak RSS is read from /proc (VmHWM, reset before each phase) where available.
+/// Times `steps` eval forwards (no grad, eval mode: the certification path), then `steps` Adam
+/// training steps (forward, loss, backward, update), on random inputs of (batch, C, H, W), after two
+/// warm-up steps each; call it in a fresh process for meaningful peaks. Peak RSS is read from /proc (VmHWM, reset before each phase) where available.
 Throughput measure_throughput(torch::nn::Sequential& model, std::vector<int64_t> input_shape,
                               int64_t steps);
 
