@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "lipkit/certify/certify.h"
 #include "lipkit/lipkit.h"
+#include "lipkit/lipschitz/lower_bound.h"
 
 using namespace lipkit;
 using namespace lipkit::lipschitz;
@@ -117,6 +119,102 @@ TEST(ModelBound, MultipliesTheLayersBoundsAndRefusesUnknownLayers) {
     EXPECT_NE(std::string(e.what_without_backtrace()).find("torch::nn::Linear"), std::string::npos)
         << e.what_without_backtrace();
   }
+}
+
+}  // namespace
+
+namespace {
+
+using lipkit::lipschitz::BoundMethod;
+
+TEST(GramIteration, ConvInTheFourierDomainBoundsTheCircularAndZeroPaddedNorms) {
+  torch::manual_seed(40);
+  for (int64_t k : {1, 3, 5}) {
+    auto kernel = torch::randn({6, 4, k, k}, torch::kDouble);
+    const int64_t n = 10, p = k / 2;
+    const double circ = circular_conv_norm(kernel, n + p, n + p);
+    const double gram = gram_iteration_conv_bound(kernel, n, n, p, 8);
+    EXPECT_GE(gram, circ) << "k=" << k;
+    EXPECT_LE(gram, circ * 1.01) << "k=" << k;
+    EXPECT_GE(gram, spectral_norm_exact(conv2d_matrix(kernel, n, n, p))) << "k=" << k;
+  }
+}
+
+// A small ordinary network: every method bounds it from above, the proven ones tightly per layer.
+torch::nn::Sequential plain_net() {
+  namespace nn = torch::nn;
+  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(2, 4, 3).stride(2).padding(1)), nn::BatchNorm2d(4),
+                     nn::ReLU(), nn::AvgPool2d(nn::AvgPool2dOptions(2)), nn::Flatten(), nn::Linear(4 * 2 * 2, 6),
+                     nn::Tanh(), nn::Linear(6, 3));
+  net->to(torch::kDouble);
+  torch::NoGradGuard ng;
+  auto* bn = net[1]->as<nn::BatchNorm2dImpl>();
+  bn->running_var.uniform_(0.2, 2.0);
+  bn->running_mean.normal_();
+  bn->weight.normal_();
+  return net;
+}
+
+TEST(UpperBound, OrdinaryNetworkBoundsAreAboveTheTrueConstantAndTight) {
+  torch::manual_seed(41);
+  auto net = plain_net();
+  net->eval();
+  auto f = [&](const torch::Tensor& x) { return net->forward(x); };
+  const double lower = empirical_lower_bound(f, torch::randn({16, 2, 8, 8}, torch::kDouble), 200);
+  // exact per-layer values for comparison
+  auto* conv = net[0]->as<torch::nn::Conv2dImpl>();
+  const double conv_exact = spectral_norm_exact(conv2d_matrix(conv->weight, 8, 8, 1, 2));
+  auto* bn = net[1]->as<torch::nn::BatchNorm2dImpl>();
+  const double bn_exact = (bn->weight / (bn->running_var + bn->options.eps()).sqrt()).abs().max().item<double>();
+  for (auto method : {BoundMethod::Gram, BoundMethod::Exact, BoundMethod::Power}) {
+    auto r = upper_bound(net, {2, 8, 8}, method);
+    ASSERT_EQ(r.layers.size(), 8u);
+    EXPECT_GE(r.product, lower) << to_string(method);
+    EXPECT_GE(r.layers[0].bound, conv_exact) << to_string(method) << ": strided conv";
+    EXPECT_LE(r.layers[0].bound, conv_exact * 1.01) << to_string(method);
+    EXPECT_NEAR(r.layers[1].bound, bn_exact, 1e-6 * bn_exact);
+    EXPECT_NEAR(r.layers[3].bound, 0.5, 1e-12);  // 2x2 average pooling: 1/2
+    EXPECT_EQ(r.proven, method != BoundMethod::Power);
+  }
+}
+
+TEST(UpperBound, LipkitLayersUseTheirOwnBounds) {
+  torch::nn::Sequential net(PadChannels(1, 4), SllConv2d(4), SumPool2d(2), torch::nn::Flatten(), SllLinear(16),
+                            NormalizedLinear(16, 3));
+  auto r = upper_bound(net, {1, 4, 4}, BoundMethod::Gram);
+  EXPECT_EQ(r.layers.size(), 6u);
+  EXPECT_NEAR(r.product, net[5]->as<NormalizedLinearImpl>()->lipschitz_bound(Norm::L2), 1e-12);
+}
+
+TEST(UpperBound, RefusesUnsupportedLayersByName) {
+  torch::nn::Sequential net(torch::nn::Flatten(), torch::nn::Softmax(1));
+  try {
+    upper_bound(net, {4}, BoundMethod::Gram);
+    FAIL() << "softmax has no supported bound";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("torch::nn::Softmax"), std::string::npos)
+        << e.what_without_backtrace();
+  }
+  torch::nn::Sequential grouped(torch::nn::Conv2d(torch::nn::Conv2dOptions(4, 4, 3).groups(2)));
+  EXPECT_THROW(upper_bound(grouped, {4, 5, 5}, BoundMethod::Gram), c10::Error);
+}
+
+TEST(UpperBound, WholeModelBoundCertifiesAPlainNetwork) {
+  torch::manual_seed(42);
+  auto net = plain_net();
+  auto r = upper_bound(net, {2, 8, 8}, BoundMethod::Gram);
+  auto x = torch::rand({5, 2, 8, 8}, torch::kDouble);
+  net->eval();
+  auto logits = net->forward(x).detach();
+  auto y = logits.argmax(1);
+  auto radius = lipkit::certify::certified_radius(net, x, y, Norm::L2, r.product);
+  auto top2 = std::get<0>(logits.topk(2, 1));
+  auto expected = ((top2.select(1, 0) - top2.select(1, 1)) -
+                   lipkit::certify::margin_slack(torch::kDouble) * (1 + logits.abs().max().item<double>())) /
+                  (std::sqrt(2.0) * r.product);
+  EXPECT_LE((radius - expected.clamp_min(0)).abs().max().item<double>(), 1e-12);
+  // and without a computed bound the plain network is refused
+  EXPECT_THROW(lipkit::certify::certified_radius(net, x, y, Norm::L2), c10::Error);
 }
 
 }  // namespace

@@ -17,13 +17,25 @@ namespace {
 
 TEST(Certify, RadiusIsMarginOverSqrtTwoForAOneLipschitzModel) {
   torch::nn::Sequential model(torch::nn::Flatten(), FirstChannels(3));
-  auto x = torch::tensor({1.0f, 0.2f, -0.5f, 0.1f, 0.9f, 0.3f}).view({2, 3, 1, 1});
+  auto x = torch::tensor({1.0, 0.2, -0.5, 0.1, 0.9, 0.3}, torch::kDouble).view({2, 3, 1, 1});
   auto y = torch::tensor({0, 0}, torch::kLong);
+  const double slack = certify::margin_slack(torch::kDouble) * (1 + 1.0);  // max |logit| = 1
   auto r = certify::certified_radius(model, x, y, Norm::L2);
-  EXPECT_NEAR(r[0].item<double>(), 0.8 / std::sqrt(2.0), 1e-6);
+  EXPECT_NEAR(r[0].item<double>(), (0.8 - slack) / std::sqrt(2.0), 1e-12);
   EXPECT_EQ(r[1].item<double>(), 0.0);  // misclassified: not certified
   auto rinf = certify::certified_radius(model, x, y, Norm::Linf);
-  EXPECT_NEAR(rinf[0].item<double>(), 0.8 / 2.0, 1e-6);
+  EXPECT_NEAR(rinf[0].item<double>(), (0.8 - slack) / 2.0, 1e-12);
+}
+
+TEST(Certify, MarginsBelowTheRoundingSlackAreNotCertified) {
+  torch::nn::Sequential model(torch::nn::Flatten(), FirstChannels(2));
+  auto x = torch::tensor({1.0, 1.0 - 1e-7, 1.0, 1.0 - 1e-5}, torch::kDouble).view({2, 2, 1, 1});
+  auto r = certify::certified_radius(model, x, torch::tensor({0, 0}, torch::kLong), Norm::L2);
+  EXPECT_EQ(r[0].item<double>(), 0.0);  // margin 1e-7 < slack 2e-6
+  EXPECT_GT(r[1].item<double>(), 0.0);  // margin 1e-5 > slack
+  // float32 logits get the larger float32 slack
+  auto r32 = certify::certified_radius(model, x.to(torch::kFloat), torch::tensor({0, 0}, torch::kLong), Norm::L2);
+  EXPECT_EQ(r32[1].item<double>(), 0.0);
 }
 
 TEST(Certify, NormalizedHeadUsesThePerPairRule) {
@@ -35,19 +47,21 @@ TEST(Certify, NormalizedHeadUsesThePerPairRule) {
   }
   torch::nn::Sequential model(head);
   // logits (1, 0.2, -1): pair (0,1): 0.8 / ||e1 - e2|| = 0.8 / sqrt 2; pair (0,2): 2 / 2 = 1.
-  auto r = certify::certified_radius(model, torch::tensor({{1.0f, 0.2f}}), torch::tensor({0}, torch::kLong),
+  model->to(torch::kDouble);
+  auto r = certify::certified_radius(model, torch::tensor({{1.0, 0.2}}, torch::kDouble), torch::tensor({0}, torch::kLong),
                                      Norm::L2);
-  EXPECT_NEAR(r[0].item<double>(), 0.8 / std::sqrt(2.0), 1e-6);
+  EXPECT_NEAR(r[0].item<double>(), (0.8 - certify::margin_slack(torch::kDouble) * 2) / std::sqrt(2.0), 1e-12);
 }
 
 TEST(Certify, StdNormalizationDividesTheRadius) {
   // Inputs divided by std 0.5 inside the model: Lipschitz 2 w.r.t. pixels, radius halves.
   torch::nn::Sequential model(InputNormalization(InputNormalizationOptions({0, 0, 0}, {0.5, 0.5, 0.5})),
                               torch::nn::Flatten(), FirstChannels(3));
-  auto x = torch::tensor({0.6f, 0.2f, 0.1f}).view({1, 3, 1, 1});
+  model->to(torch::kDouble);
+  auto x = torch::tensor({0.6, 0.2, 0.1}, torch::kDouble).view({1, 3, 1, 1});
   auto r = certify::certified_radius(model, x, torch::tensor({0}, torch::kLong), Norm::L2);
   // logits 2x = (1.2, 0.4, 0.2): margin 0.8, L = 2
-  EXPECT_NEAR(r[0].item<double>(), 0.8 / (std::sqrt(2.0) * 2.0), 1e-6);
+  EXPECT_NEAR(r[0].item<double>(), (0.8 - certify::margin_slack(torch::kDouble) * 2.2) / (std::sqrt(2.0) * 2.0), 1e-12);
   EXPECT_DOUBLE_EQ(certify::body_lipschitz(model, Norm::L2), 2.0);
 }
 

@@ -71,6 +71,32 @@ TEST_F(Cli, TrainCertifyAttackInfo) {
   EXPECT_NE(refused.output.find("refused"), std::string::npos) << refused.output;
 }
 
+TEST_F(Cli, PlainNetworkIsBoundedAndCertifiedByItsComputedBound) {
+  const std::string cfg = dir_ + "/plain.json";
+  std::ofstream(cfg) << R"({"model": {"preset": "plain-fmnist", "conv_layers": 1, "dense_layers": 1, "width": 4,
+    "dense_inner": 16, "pool": 2}, "batch_size": 20, "epochs": 1, "loss": {"name": "ce"}})";
+  auto t = run("train --config " + cfg + " --out " + dir_ + "/plain --data " + data_ + " --quiet");
+  ASSERT_EQ(t.code, 0) << t.output;
+
+  auto l = run("lipschitz --checkpoint " + dir_ + "/plain/model.pt --data " + data_ + " --method gram --lower-steps 50");
+  ASSERT_EQ(l.code, 0) << l.output;
+  EXPECT_NE(l.output.find("torch::nn::Conv2d"), std::string::npos) << l.output;
+  EXPECT_NE(l.output.find("upper bound (product)"), std::string::npos) << l.output;
+  EXPECT_NE(l.output.find("(proven)"), std::string::npos) << l.output;
+  EXPECT_NE(l.output.find("empirical lower bound"), std::string::npos) << l.output;
+
+  auto refused = run("certify --checkpoint " + dir_ + "/plain/model.pt --data " + data_);
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("--bound gram"), std::string::npos) << refused.output;
+
+  auto gram = run("certify --checkpoint " + dir_ + "/plain/model.pt --data " + data_ + " --bound gram");
+  ASSERT_EQ(gram.code, 0) << gram.output;
+  EXPECT_NE(gram.output.find("certificate: proven (gram bound"), std::string::npos) << gram.output;
+  auto power = run("certify --checkpoint " + dir_ + "/plain/model.pt --data " + data_ + " --bound power");
+  ASSERT_EQ(power.code, 0) << power.output;
+  EXPECT_NE(power.output.find("rests on an estimate"), std::string::npos) << power.output;
+}
+
 TEST_F(Cli, BadInputExitsWithTwoAndSaysWhy) {
   const std::string bad = dir_ + "/bad.json";
   std::ofstream(bad) << R"({"epochs": 1, "learning_rate": 0.1})";

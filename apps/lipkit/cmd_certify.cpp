@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "lipkit/certify/certify.h"
 #include "lipkit/certify/report.h"
+#include "lipkit/lipschitz/bounds.h"
 #include "model_io.h"
 
 namespace lipkit::cli {
@@ -13,7 +14,8 @@ namespace lipkit::cli {
 namespace {
 struct CertifyArgs {
   CommonOptions common;
-  std::string checkpoint, data, norm = "l2", radii = "36/255,72/255,108/255,1", json, plot;
+  std::string checkpoint, data, norm = "l2", radii = "36/255,72/255,108/255,1", json, plot, bound;
+  int64_t iters = 0;
   int64_t subset = 0, batch_size = 500;
 };
 
@@ -38,6 +40,10 @@ void add_certify_command(CLI::App& app) {
   sub->add_option("--plot", a->plot, "write certified accuracy vs radius as SVG");
   sub->add_option("--subset", a->subset, "only the first N test images")->check(CLI::NonNegativeNumber);
   sub->add_option("--batch-size", a->batch_size, "evaluation batch size")->check(CLI::PositiveNumber);
+  sub->add_option("--bound", a->bound,
+                  "certify by a computed whole-model bound: gram (proven), exact (proven), power (estimate); "
+                  "default: the lipkit layers' own guarantees");
+  sub->add_option("--iters", a->iters, "Gram squarings or power iterations for --bound (0: default)");
   add_common_options(*sub, a->common);
   sub->callback([a] {
     apply_common_options(a->common);
@@ -45,12 +51,29 @@ void add_certify_command(CLI::App& app) {
     const auto radii = parse_radii(a->radii);
     auto m = load_checkpoint(a->checkpoint);
     auto test = load_test_data(a->data, m.meta, a->subset);
-    auto result = certify::certify(m.model, test, norm, radii, a->batch_size);
+    double whole = 0;
+    bool proven = true;
+    std::string source = "the lipkit layers' guaranteed bounds";
+    if (!a->bound.empty()) {
+      TORCH_CHECK(norm == Norm::L2, "--bound computes l2 bounds; use --norm l2");
+      const auto method = lipschitz::parse_bound_method(a->bound);
+      auto report = lipschitz::upper_bound(m.model, {test.channels(), test.height(), test.width()}, method, a->iters);
+      whole = report.product;
+      proven = report.proven;
+      source = lipschitz::to_string(method) + " bound of the whole model, L = " + std::to_string(whole);
+    }
+    auto result = certify::certify(m.model, test, norm, radii, a->batch_size, whole);
+    result.proven = proven;
+    result.bound_source = source;
     std::printf("%s: %s test set\n", a->checkpoint.c_str(), test.name.c_str());
+    std::printf("certificate: %s (%s)\n", proven ? "proven" : "rests on an estimate, not proven",
+                source.c_str());
     std::printf("%s", certify::format_table(result).c_str());
     if (!a->json.empty()) {
       auto j = certify::to_json(result);
       j["checkpoint"] = a->checkpoint;
+      j["proven"] = proven;
+      j["bound"] = source;
       j["data"] = test.name;
       std::ofstream out(a->json);
       TORCH_CHECK(out, "cannot write ", a->json);

@@ -10,6 +10,7 @@ void add_certify_command(CLI::App& app);
 void add_attack_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_lipschitz_command(CLI::App& app);
 
 /// Options every subcommand takes.
 struct CommonOptions {

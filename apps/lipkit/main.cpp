@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   lipkit::cli::add_certify_command(app);
   lipkit::cli::add_attack_command(app);
   lipkit::cli::add_info_command(app);
+  lipkit::cli::add_lipschitz_command(app);
   lipkit::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -29,12 +29,15 @@ double body_lipschitz(torch::nn::Sequential& model, Norm norm) {
   return bound;
 }
 
+double margin_slack(torch::ScalarType dtype) { return dtype == torch::kDouble ? 1e-6 : 1e-3; }
+
 torch::Tensor certified_radius(torch::nn::Sequential& model, const torch::Tensor& x,
-                               const torch::Tensor& y, Norm norm) {
+                               const torch::Tensor& y, Norm norm, double whole_model_bound) {
   model->eval();
-  const double lip = body_lipschitz(model, norm);
+  const bool whole = whole_model_bound > 0;
+  const double lip = whole ? whole_model_bound : body_lipschitz(model, norm);
   torch::NoGradGuard no_grad;
-  auto* head = lln_head(model);
+  auto* head = whole ? nullptr : lln_head(model);
   torch::Tensor logits, pair;  // pair: (C, C) Lipschitz constants of f_i - f_j
   if (head) {
     auto features = x;
@@ -47,9 +50,11 @@ torch::Tensor certified_radius(torch::nn::Sequential& model, const torch::Tensor
   } else {
     logits = model->forward(x);
   }
+  const double slack = margin_slack(logits.scalar_type()) *
+                       (1.0 + logits.abs().max().item<double>());
   logits = logits.to(torch::kDouble);
   auto fy = logits.gather(1, y.view({-1, 1}));
-  auto diff = fy - logits;  // (N, C), 0 at j = y
+  auto diff = fy - logits - slack;  // (N, C): margins reduced by the rounding slack
   auto others = torch::ones_like(diff, torch::kBool).scatter_(1, y.view({-1, 1}), false);
   torch::Tensor radius;
   if (head) {
@@ -64,21 +69,25 @@ torch::Tensor certified_radius(torch::nn::Sequential& model, const torch::Tensor
 }
 
 CertifyResult certify(torch::nn::Sequential& model, const data::Dataset& data, Norm norm,
-                      const std::vector<double>& radii, int64_t batch_size) {
+                      const std::vector<double>& radii, int64_t batch_size, double whole_model_bound) {
   CertifyResult r;
   r.norm = norm;
   r.radii = radii;
-  r.lipschitz = body_lipschitz(model, norm);
-  r.pairwise_head = lln_head(model) != nullptr;
+  const bool whole = whole_model_bound > 0;
+  r.lipschitz = whole ? whole_model_bound : body_lipschitz(model, norm);
+  r.pairwise_head = !whole && lln_head(model) != nullptr;
   r.total = data.size();
   auto device = model->parameters().empty() ? torch::Device(torch::kCPU)
                                             : model->parameters()[0].device();
+  // float64 copy: rounding in the logits stays far below the slack subtracted from each margin
+  torch::nn::Sequential m64(std::dynamic_pointer_cast<torch::nn::SequentialImpl>(model->clone()));
+  m64->to(torch::kDouble);
   std::vector<torch::Tensor> parts;
   for (int64_t s = 0; s < data.size(); s += batch_size) {
     const int64_t len = std::min(batch_size, data.size() - s);
-    auto x = data::to_float(data.images.narrow(0, s, len)).to(device);
+    auto x = data::to_float(data.images.narrow(0, s, len)).to(device, torch::kDouble);
     auto y = data.labels.narrow(0, s, len).to(device);
-    parts.push_back(certified_radius(model, x, y, norm).cpu());
+    parts.push_back(certified_radius(m64, x, y, norm, whole_model_bound).cpu());
   }
   r.radius = torch::cat(parts);
   // correct <=> positive margin (radius > 0); ties (margin exactly 0) count as wrong

@@ -21,7 +21,7 @@ ModelSpec residual(const std::string& family, int64_t conv, int64_t dense, int64
 
 std::vector<std::string> preset_names() {
   return {"cpl-s", "cpl-m", "cpl-l", "cpl-xl", "sll-s", "sll-m", "sll-l", "sll-xl",
-          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist"};
+          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "plain-fmnist"};
 }
 
 ModelSpec model_preset(const std::string& name) {
@@ -48,16 +48,21 @@ ModelSpec model_preset(const std::string& name) {
     s.conv_inner = 16;
     return s;
   }
+  if (name == "plain-fmnist") {  // an ordinary CNN, certified only through `--bound`
+    ModelSpec s = residual("plain", 3, 1, 16, 256);
+    s.head = "linear";
+    return s;
+  }
   std::string known;
   for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
   TORCH_CHECK(false, "unknown model preset '", name, "'; known presets: ", known);
 }
 
 torch::nn::Sequential build_model(const ModelSpec& s) {
-  TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol",
-              "model.family must be cpl, sll or aol, got '", s.family, "'");
-  TORCH_CHECK(s.head == "lln" || s.head == "first", "model.head must be lln or first, got '", s.head,
-              "'");
+  TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol" || s.family == "plain",
+              "model.family must be cpl, sll, aol or plain, got '", s.family, "'");
+  TORCH_CHECK(s.head == "lln" || s.head == "first" || s.head == "linear",
+              "model.head must be lln, first or linear, got '", s.head, "'");
   TORCH_CHECK(s.pool >= 1 && s.image_size % s.pool == 0, "model.pool (", s.pool,
               ") must divide the image size (", s.image_size, ")");
   TORCH_CHECK(s.width >= s.in_channels, "model.width (", s.width,
@@ -71,7 +76,23 @@ torch::nn::Sequential build_model(const ModelSpec& s) {
   net->push_back("normalize", InputNormalization(InputNormalizationOptions(mean, s.std)));
   const int64_t side = s.image_size / s.pool;
   int64_t features = 0;
-  if (s.family == "aol") {
+  if (s.family == "plain") {  // Conv2d + ReLU, average pooling, Linear + ReLU: no Lipschitz control
+    namespace nn = torch::nn;
+    int64_t c = s.in_channels;
+    for (int64_t i = 0; i < s.conv_layers; ++i) {
+      net->push_back(nn::Conv2d(nn::Conv2dOptions(c, s.width, 3).padding(1)));
+      net->push_back(nn::ReLU());
+      c = s.width;
+    }
+    net->push_back(nn::AvgPool2d(nn::AvgPool2dOptions(s.pool)));
+    net->push_back(nn::Flatten());
+    features = c * side * side;
+    for (int64_t i = 0; i < s.dense_layers; ++i) {
+      net->push_back(nn::Linear(features, s.dense_inner));
+      net->push_back(nn::ReLU());
+      features = s.dense_inner;
+    }
+  } else if (s.family == "aol") {
     const int64_t c0 = s.in_channels * s.pool * s.pool;
     TORCH_CHECK(s.width % 2 == 0, "model.width must be even for MaxMin, got ", s.width);
     TORCH_CHECK(s.conv_inner <= s.width, "model.conv_inner (kept channels) must be <= width");
@@ -108,6 +129,8 @@ torch::nn::Sequential build_model(const ModelSpec& s) {
   }
   if (s.head == "lln") {
     net->push_back("head", NormalizedLinear(features, s.num_classes));
+  } else if (s.head == "linear") {
+    net->push_back("head", torch::nn::Linear(features, s.num_classes));
   } else {
     TORCH_CHECK(features >= s.num_classes, "head 'first' needs at least ", s.num_classes,
                 " features, the body has ", features);

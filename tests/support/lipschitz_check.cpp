@@ -1,5 +1,7 @@
 #include "lipschitz_check.h"
 
+#include "lipkit/lipschitz/lower_bound.h"
+
 namespace lipkit::testing {
 
 namespace {
@@ -44,19 +46,8 @@ double max_pair_ratio(const BatchFn& f, torch::IntArrayRef sample_shape, int64_t
 
 double ascent_ratio(const BatchFn& f, torch::IntArrayRef sample_shape, int64_t starts, int64_t steps,
                     const torch::TensorOptions& options, Norm norm) {
-  auto x = torch::randn(batched(starts, sample_shape), options).requires_grad_(true);
-  auto d = (0.1 * torch::randn(batched(starts, sample_shape), options)).requires_grad_(true);
-  torch::optim::Adam opt({x, d}, torch::optim::AdamOptions(0.02));
-  double best = 0.0;
-  for (int64_t s = 0; s <= steps; ++s) {
-    auto ratio = per_sample_norm(f(x + d) - f(x), norm) / per_sample_norm(d, norm);
-    best = std::max(best, ratio.max().item<double>());
-    if (s == steps) break;
-    opt.zero_grad();
-    (-ratio.sum()).backward();
-    opt.step();
-  }
-  return best;
+  return lipschitz::empirical_lower_bound(f, torch::randn(batched(starts, sample_shape), options), steps,
+                                          norm);
 }
 
 LipschitzReport measure_lipschitz(const BatchFn& f, torch::IntArrayRef sample_shape,

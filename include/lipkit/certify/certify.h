@@ -18,9 +18,19 @@ namespace lipkit::certify {
 ///     K_yj = ||w_y - w_j||_2 (l2) or ||w_y - w_j||_1 (l_inf), L_body the bound of the rest;
 ///   otherwise:  (f_y - max_{j != y} f_j) / (c L),  c = sqrt(2) (l2) or 2 (l_inf).
 /// A point is certified at radius r iff its radius is > r.
+/// whole_model_bound > 0 replaces the layers' bounds by this bound of the whole map (an ordinary
+/// network bounded by lipschitz::upper_bound), with the margin / (c L) rule.
+/// Rounding: every margin is first reduced by kMarginSlack(dtype) * (1 + max |logit|): 1e-6 for
+/// float64 logits (the worst-case float64 error of a length-n dot product is n * 1.1e-16 of the sum
+/// of absolute terms, under 1e-11 at the papers' widths, and 1-Lipschitz layers do not amplify
+/// errors made earlier, so 100 layers stay far below it); 1e-3 for float32 (a heuristic, about
+/// 10^4 unit roundoffs). certify() evaluates in float64.
 /// throws: c10::Error when a layer has no bound in `norm` ("refused"), naming the layer.
 torch::Tensor certified_radius(torch::nn::Sequential& model, const torch::Tensor& x,
-                               const torch::Tensor& y, Norm norm);
+                               const torch::Tensor& y, Norm norm, double whole_model_bound = 0);
+
+/// The rounding slack of certified_radius for logits of this dtype.
+double margin_slack(torch::ScalarType dtype);
 
 /// Lipschitz bound of everything but a NormalizedLinear head (the whole model if there is none).
 double body_lipschitz(torch::nn::Sequential& model, Norm norm);
@@ -31,6 +41,8 @@ struct CertifyResult {
   int64_t correct = 0;
   double lipschitz = 1.0;  // body bound used
   bool pairwise_head = false;
+  bool proven = true;       // false: the bound rests on an estimate (power iteration)
+  std::string bound_source = "lipkit layers' guaranteed bounds";
   std::vector<double> radii;
   std::vector<int64_t> certified;  // per radius: correct and radius > r
   torch::Tensor radius;            // per point (0 if wrong), float64
@@ -38,9 +50,11 @@ struct CertifyResult {
   double certified_accuracy(size_t i) const { return total ? double(certified[i]) / total : 0.0; }
 };
 
-/// Certifies every point of `data` in batches (model switched to eval mode).
+/// Certifies every point of `data` in batches, evaluating a float64 copy of the model in eval mode.
+/// whole_model_bound > 0: see certified_radius (then set proven / bound_source on the result).
 CertifyResult certify(torch::nn::Sequential& model, const data::Dataset& data, Norm norm,
-                      const std::vector<double>& radii, int64_t batch_size = 500);
+                      const std::vector<double>& radii, int64_t batch_size = 500,
+                      double whole_model_bound = 0);
 
 /// Parses "36/255", "0.5" or "1" into a radius. throws: c10::Error naming the text.
 double parse_radius(const std::string& text);

@@ -14,3 +14,15 @@ double gram_iteration_bound(const torch::Tensor& weight, int64_t max_iters = 16,
                             double rtol = 1e-7);
 
 }  // namespace lipkit::lipschitz
+
+namespace lipkit::lipschitz {
+
+/// Upper bound of the zero-padded stride-1 convolution on height x width inputs by Gram iteration
+/// in the Fourier domain (Delattre et al. 2023, conv form): the convolution is crop o circular conv
+/// o embed on the (height + padding) x (width + padding) torus (norm <= the circular one), whose
+/// per-frequency C_out x C_in matrices are squared `iters` times with rescaling; the bound is the
+/// largest per-frequency ||G_t||_F^(1/2^t). Guaranteed upper bound, converging to the circular norm.
+double gram_iteration_conv_bound(const torch::Tensor& kernel, int64_t height, int64_t width,
+                                 int64_t padding, int64_t iters = 8);
+
+}  // namespace lipkit::lipschitz

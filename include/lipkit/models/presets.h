@@ -14,9 +14,13 @@ namespace lipkit::models {
 /// AOL (patchwise, Prach & Lampert): PixelUnshuffle(pool) -> AolConv2d 1x1 (-> width) + MaxMin ->
 /// conv_layers x (AolConv2d 3x3 + MaxMin) -> AolConv2d 1x1 -> FirstChannels(conv_inner) -> Flatten
 /// -> dense_layers x (AolLinear + MaxMin) -> head.
-/// head: "lln" (NormalizedLinear, certified with the per-pair rule) or "first" (FirstChannels).
+/// plain (an ordinary CNN, no Lipschitz control): InputNormalization -> conv_layers x (Conv2d 3x3
+/// -> width, ReLU) -> AvgPool2d(pool) -> Flatten -> dense_layers x (Linear -> dense_inner, ReLU) -> head;
+/// certified only through a computed bound (lipschitz::upper_bound, `lipkit certify --bound gram`).
+/// head: "lln" (NormalizedLinear, certified with the per-pair rule), "first" (FirstChannels) or
+/// "linear" (a plain Linear, for plain networks).
 struct ModelSpec {
-  std::string family = "sll";  // cpl | sll | aol
+  std::string family = "sll";  // cpl | sll | aol | plain
   int64_t conv_layers = 20;
   int64_t dense_layers = 7;
   int64_t width = 45;
@@ -33,7 +37,7 @@ struct ModelSpec {
 };
 
 /// Named presets: cpl-s/m/l/xl, sll-s/m/l/xl, aol-s (CIFAR sizes), and cpl-fmnist, sll-fmnist,
-/// aol-fmnist (small, for 28x28 grayscale on 2 cores). throws: c10::Error listing the known names.
+/// aol-fmnist (small, for 28x28 grayscale on 2 cores), plain-fmnist (an ordinary CNN). throws: c10::Error listing the known names.
 ModelSpec model_preset(const std::string& name);
 std::vector<std::string> preset_names();
 

@@ -1,0 +1,19 @@
+#pragma once
+// Empirical lower bound of a Lipschitz constant: how tight an upper bound is.
+
+#include <torch/types.h>
+
+#include <functional>
+
+#include "lipkit/layers/lipschitz_layer.h"
+
+namespace lipkit::lipschitz {
+
+/// Largest ||f(x + d) - f(x)|| / ||d|| found by Adam ascent over x and d, started from the rows
+/// of `starts` (each paired with a small random d), `steps` steps; every iterate counts. A lower
+/// bound of the Lipschitz constant of f on the region explored.
+double empirical_lower_bound(const std::function<torch::Tensor(const torch::Tensor&)>& f,
+                             const torch::Tensor& starts, int64_t steps, Norm norm = Norm::L2,
+                             double lr = 0.02);
+
+}  // namespace lipkit::lipschitz
