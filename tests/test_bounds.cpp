@@ -218,3 +218,23 @@ TEST(UpperBound, WholeModelBoundCertifiesAPlainNetwork) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(UpperBound, ResidualBlocksCountOnePlusTheirBranch) {
+  torch::manual_seed(43);
+  namespace nn = torch::nn;
+  nn::Sequential branch(nn::Linear(5, 5), nn::ReLU(), nn::Linear(5, 5));
+  nn::Sequential net(Residual(branch), Residual(nn::Sequential(SllLinear(5))));
+  net->to(torch::kDouble);
+  auto r = upper_bound(net, {5}, lipkit::lipschitz::BoundMethod::Exact);
+  ASSERT_EQ(r.layers.size(), 2u);
+  const double w1 = spectral_norm_exact(branch[0]->as<nn::LinearImpl>()->weight);
+  const double w2 = spectral_norm_exact(branch[2]->as<nn::LinearImpl>()->weight);
+  EXPECT_NEAR(r.layers[0].bound, 1 + w1 * w2, 1e-6);
+  EXPECT_NEAR(r.layers[1].bound, 2.0, 1e-12);  // 1 + a 1-Lipschitz branch
+  EXPECT_GE(r.product, lipkit::lipschitz::lower_bound(net, torch::randn({16, 5}, torch::kDouble)));
+  EXPECT_DOUBLE_EQ(model_bound(*nn::Sequential(Residual(nn::Sequential(SllLinear(5)))), Norm::L2), 2.0);
+}
+
+}  // namespace

@@ -9,6 +9,7 @@
 #include "lipkit/data/dataset.h"
 #include "lipkit/data/idx.h"
 #include "lipkit/data/loader.h"
+#include "support/expect_error.h"
 #include "support/synthetic_data.h"
 
 using namespace lipkit::data;
@@ -16,15 +17,7 @@ using lipkit::testing::fresh_dir;
 
 namespace {
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    FAIL() << "expected an error mentioning " << needles[0];
-  } catch (const c10::Error& e) {
-    const std::string msg = e.what_without_backtrace();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "message: " << msg;
-  }
-}
+using lipkit::testing::expect_error;
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "lipkit/lipkit.h"
+#include "support/expect_error.h"
 #include "support/layer_zoo.h"
 
 using namespace lipkit;
@@ -118,15 +119,7 @@ INSTANTIATE_TEST_SUITE_P(AllLayers, LayerIo, ::testing::ValuesIn(l2_cases()),
 
 // --------------------------------------------------------------------------------- input errors
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-    FAIL() << "expected a c10::Error mentioning " << needles[0];
-  } catch (const c10::Error& e) {
-    const std::string msg = e.what_without_backtrace();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "message: " << msg;
-  }
-}
+using lipkit::testing::expect_error;
 
 TEST(LayerErrors, WrongRankChannelsOrDtypeNameTheLayerAndExpectedShape) {
   auto img = [](int64_t c) { return torch::randn({2, c, 6, 6}); };

@@ -138,6 +138,21 @@ torch::Tensor FirstChannelsImpl::forward(const torch::Tensor& input) {
   return input.narrow(1, 0, options.count());
 }
 
+// ----------------------------------------------------------------------------------------- Residual
+
+ResidualImpl::ResidualImpl(torch::nn::Sequential branch_) : branch(std::move(branch_)) { reset(); }
+
+void ResidualImpl::reset() { branch = register_module("branch", branch); }
+
+void ResidualImpl::pretty_print(std::ostream& stream) const { stream << "lipkit::Residual"; }
+
+torch::Tensor ResidualImpl::forward(const torch::Tensor& input) {
+  auto y = branch->forward(input);
+  TORCH_CHECK(y.sizes() == input.sizes(), "lipkit::Residual: the branch maps ", input.sizes(), " to ",
+              y.sizes(), "; a residual block needs the same shape");
+  return input + y;
+}
+
 // --------------------------------------------------------------------------------- NormalizedLinear
 
 NormalizedLinearOptions::NormalizedLinearOptions(int64_t in_features, int64_t out_features)

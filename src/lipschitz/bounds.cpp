@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "lipkit/layers/structure.h"
 #include "lipkit/lipschitz/exact_norm.h"
 #include "lipkit/lipschitz/gram_iteration.h"
 
@@ -17,6 +18,9 @@ double model_bound(const torch::nn::Module& module, Norm norm) {
   if (dynamic_cast<const torch::nn::FlattenImpl*>(&module) ||
       dynamic_cast<const torch::nn::IdentityImpl*>(&module)) {
     return 1.0;
+  }
+  if (const auto* res = dynamic_cast<const ResidualImpl*>(&module)) {
+    return 1.0 + model_bound(*res->branch, norm);
   }
   if (dynamic_cast<const torch::nn::SequentialImpl*>(&module)) {
     double bound = 1.0;
@@ -165,6 +169,14 @@ LayerBound avgpool_bound(const torch::nn::AvgPool2dImpl& m) {
   return b;
 }
 
+// eval mode: a per-channel affine map, norm max |gamma| / sqrt(var + eps)
+template <typename BatchNorm>
+double batchnorm_bound(const BatchNorm& bn) {
+  auto scale = (bn.running_var.to(torch::kDouble) + bn.options.eps()).rsqrt();
+  if (bn.options.affine()) scale = scale * bn.weight.detach().to(torch::kDouble);
+  return scale.abs().max().template item<double>() * (1 + 1e-9);
+}
+
 void bound_into(torch::nn::Sequential& seq, torch::Tensor& x, BoundMethod method, int64_t iters,
                 BoundReport& report);
 
@@ -181,14 +193,9 @@ void bound_module(const std::shared_ptr<torch::nn::Module>& mod, torch::Tensor& 
     TORCH_CHECK(in.size() == 3, "upper_bound: ", b.layer, " needs an input of shape (C, H, W)");
     b = conv_bound(*conv, in, method, iters);
   } else if (const auto* bn = m.as<torch::nn::BatchNorm2dImpl>()) {
-    // eval mode: a per-channel affine map, norm max |gamma| / sqrt(var + eps)
-    auto scale = (bn->running_var.to(torch::kDouble) + bn->options.eps()).rsqrt();
-    if (bn->options.affine()) scale = scale * bn->weight.detach().to(torch::kDouble);
-    b.bound = scale.abs().max().item<double>() * (1 + 1e-9);
+    b.bound = batchnorm_bound(*bn);
   } else if (const auto* bn1 = m.as<torch::nn::BatchNorm1dImpl>()) {
-    auto scale = (bn1->running_var.to(torch::kDouble) + bn1->options.eps()).rsqrt();
-    if (bn1->options.affine()) scale = scale * bn1->weight.detach().to(torch::kDouble);
-    b.bound = scale.abs().max().item<double>() * (1 + 1e-9);
+    b.bound = batchnorm_bound(*bn1);
   } else if (const auto* pool = m.as<torch::nn::AvgPool2dImpl>()) {
     b = avgpool_bound(*pool);
   } else if (m.as<torch::nn::ReLUImpl>() || m.as<torch::nn::TanhImpl>() || m.as<torch::nn::FlattenImpl>() ||
@@ -203,6 +210,13 @@ void bound_module(const std::shared_ptr<torch::nn::Module>& mod, torch::Tensor& 
     b.bound = 1.0;
   } else if (m.as<torch::nn::SigmoidImpl>()) {
     b.bound = 0.25;
+  } else if (auto* res = m.as<ResidualImpl>()) {
+    BoundReport branch;
+    auto xb = x.clone();
+    bound_into(res->branch, xb, method, iters, branch);
+    b.layer = "lipkit::Residual(1 + " + std::to_string(branch.layers.size()) + "-layer branch bound)";
+    b.bound = 1.0 + branch.product;
+    b.proven = branch.proven;
   } else if (auto* inner = m.as<torch::nn::SequentialImpl>()) {
     torch::nn::Sequential nested(std::dynamic_pointer_cast<torch::nn::SequentialImpl>(mod));
     bound_into(nested, x, method, iters, report);
@@ -210,7 +224,7 @@ void bound_module(const std::shared_ptr<torch::nn::Module>& mod, torch::Tensor& 
     return;
   } else {
     TORCH_CHECK(false, "upper_bound: no Lipschitz bound for layer ", b.layer,
-                " (supported: lipkit layers, Linear, Conv2d, BatchNorm1d/2d in eval, AvgPool2d, "
+                " (supported: lipkit layers and Residual, Linear, Conv2d, BatchNorm1d/2d in eval, AvgPool2d, "
                 "non-overlapping MaxPool2d, ReLU, Tanh, Sigmoid, Flatten, Identity, Dropout, Sequential)");
   }
   report.layers.push_back(b);

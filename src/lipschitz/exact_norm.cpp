@@ -28,22 +28,21 @@ torch::Tensor conv2d_matrix(const torch::Tensor& kernel, int64_t height, int64_t
   return out.reshape({n_in, -1}).t().contiguous();
 }
 
-double circular_conv_norm(const torch::Tensor& kernel, int64_t n_h, int64_t n_w) {
-  TORCH_CHECK(kernel.dim() == 4, "circular_conv_norm: kernel must be 4-D, got shape ",
-              kernel.sizes());
-  TORCH_CHECK(n_h > 0 && n_w > 0, "circular_conv_norm: torus size must be positive, got ", n_h,
-              "x", n_w);
+torch::Tensor circular_kernel_spectrum(const torch::Tensor& kernel, int64_t n_h, int64_t n_w) {
+  TORCH_CHECK(kernel.dim() == 4, "circular_kernel_spectrum: kernel must be 4-D, got shape ", kernel.sizes());
+  TORCH_CHECK(n_h > 0 && n_w > 0, "circular_kernel_spectrum: torus size must be positive, got ", n_h, "x", n_w);
   torch::NoGradGuard no_grad;
   auto k = kernel.detach().to(torch::kDouble);
-  const int64_t co = k.size(0), ci = k.size(1), kh = k.size(2), kw = k.size(3);
-  // Place tap (a, b) at (a mod n_h, b mod n_w): taps that wrap add up, as on the torus.
+  const int64_t co = k.size(0), ci = k.size(1);
   auto folded = torch::zeros({co, ci, n_h, n_w}, k.options());
-  for (int64_t a = 0; a < kh; ++a)
-    for (int64_t b = 0; b < kw; ++b)
+  for (int64_t a = 0; a < k.size(2); ++a)
+    for (int64_t b = 0; b < k.size(3); ++b)
       folded.select(2, a % n_h).select(2, b % n_w).add_(k.select(2, a).select(2, b));
-  auto freq = torch::fft::fft2(folded);                            // (co, ci, n_h, n_w) complex
-  auto per_freq = freq.permute({2, 3, 0, 1}).reshape({-1, co, ci});  // one C_out x C_in matrix each
-  return torch::linalg::svdvals(per_freq, c10::nullopt).max().item<double>();
+  return torch::fft::fft2(folded).permute({2, 3, 0, 1}).reshape({-1, co, ci});
+}
+
+double circular_conv_norm(const torch::Tensor& kernel, int64_t n_h, int64_t n_w) {
+  return torch::linalg::svdvals(circular_kernel_spectrum(kernel, n_h, n_w), c10::nullopt).max().item<double>();
 }
 
 double conv2d_norm_bound(const torch::Tensor& kernel, int64_t height, int64_t width,

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "lipkit/lipschitz/exact_norm.h"
+
 namespace lipkit::lipschitz {
 
 double gram_iteration_bound(const torch::Tensor& weight, int64_t max_iters, double rtol) {
@@ -39,14 +41,8 @@ double gram_iteration_conv_bound(const torch::Tensor& kernel, int64_t height, in
                                  int64_t padding, int64_t iters) {
   TORCH_CHECK(kernel.dim() == 4, "gram_iteration_conv_bound: kernel must be 4-D, got ", kernel.sizes());
   torch::NoGradGuard no_grad;
-  const int64_t n_h = height + padding, n_w = width + padding;
-  auto k = kernel.detach().to(torch::kDouble);
-  const int64_t co = k.size(0), ci = k.size(1);
-  auto folded = torch::zeros({co, ci, n_h, n_w}, k.options());  // taps that wrap add up, as on the torus
-  for (int64_t a = 0; a < k.size(2); ++a)
-    for (int64_t b = 0; b < k.size(3); ++b)
-      folded.select(2, a % n_h).select(2, b % n_w).add_(k.select(2, a).select(2, b));
-  auto g = torch::fft::fft2(folded).permute({2, 3, 0, 1}).reshape({-1, co, ci});
+  auto g = circular_kernel_spectrum(kernel, height + padding, width + padding);
+  const int64_t co = g.size(1), ci = g.size(2);
   if (co > ci) g = g.transpose(1, 2).conj();  // same singular values, smaller Gram side
   auto log_scale = torch::zeros({g.size(0)}, torch::kDouble);
   torch::Tensor bound;

@@ -28,4 +28,9 @@ double empirical_lower_bound(const std::function<torch::Tensor(const torch::Tens
   return best;
 }
 
+double lower_bound(torch::nn::Sequential& model, const torch::Tensor& starts, int64_t steps, Norm norm) {
+  model->eval();
+  return empirical_lower_bound([&](const torch::Tensor& x) { return model->forward(x); }, starts, steps, norm);
+}
+
 }  // namespace lipkit::lipschitz

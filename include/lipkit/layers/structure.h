@@ -4,6 +4,7 @@
 
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
@@ -105,6 +106,18 @@ class FirstChannelsImpl : public torch::nn::Cloneable<FirstChannelsImpl>, public
   FirstChannelsOptions options;
 };
 TORCH_MODULE(FirstChannels);
+
+/// y = x + branch(x): a residual block around any Sequential. Lipschitz constant at most
+/// 1 + Lip(branch); lipkit bounds it that way (lipschitz::model_bound, lipschitz::upper_bound).
+class ResidualImpl : public torch::nn::Cloneable<ResidualImpl> {
+ public:
+  explicit ResidualImpl(torch::nn::Sequential branch);
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+  torch::Tensor forward(const torch::Tensor& input);
+  torch::nn::Sequential branch;
+};
+TORCH_MODULE(Residual);
 
 /// Last-layer normalization (LLN): y = W_hat x + b with each row of W_hat = w_k / ||w_k||_2.
 /// NOT 1-Lipschitz by itself (unit rows bound the norm only by sqrt(out)): certify with the per-pair

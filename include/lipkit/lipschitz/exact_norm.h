@@ -14,6 +14,11 @@ double spectral_norm_exact(const torch::Tensor& matrix);
 torch::Tensor conv2d_matrix(const torch::Tensor& kernel, int64_t height, int64_t width,
                             int64_t padding, int64_t stride = 1);
 
+/// The per-frequency matrices of the circular convolution with `kernel` on an n_h x n_w torus:
+/// (n_h * n_w, C_out, C_in) complex128, from the 2-D DFT of the kernel with its taps folded onto the
+/// torus (taps that wrap add up).
+torch::Tensor circular_kernel_spectrum(const torch::Tensor& kernel, int64_t n_h, int64_t n_w);
+
 /// Exact ||.||_2 of the circular (periodic) convolution with `kernel` on an n_h x n_w torus:
 /// max over the 2-D DFT frequencies of the largest singular value of the C_out x C_in matrix
 /// sum_taps K[:, :, a, b] e^{-2 pi i (a u / n_h + b v / n_w)}.

@@ -3,6 +3,8 @@
 
 #include <torch/types.h>
 
+#include <torch/nn/modules/container/sequential.h>
+
 #include <functional>
 
 #include "lipkit/layers/lipschitz_layer.h"
@@ -15,5 +17,9 @@ namespace lipkit::lipschitz {
 double empirical_lower_bound(const std::function<torch::Tensor(const torch::Tensor&)>& f,
                              const torch::Tensor& starts, int64_t steps, Norm norm = Norm::L2,
                              double lr = 0.02);
+
+/// The same for a model in eval mode.
+double lower_bound(torch::nn::Sequential& model, const torch::Tensor& starts, int64_t steps = 200,
+                   Norm norm = Norm::L2);
 
 }  // namespace lipkit::lipschitz
