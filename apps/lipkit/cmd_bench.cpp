@@ -59,12 +59,12 @@ void add_bench_command(CLI::App& app) {
   sub->callback([a] {
     apply_common_options(a->common);
     if (!a->child) {
+      for (const auto& name : split(a->presets)) models::model_preset(name);  // fail early on a typo
       std::printf("%d threads, %ld timed steps after 2 warm-up steps, random 3x32x32 inputs, 10 classes, "
                   "one process per row\n", at::get_num_threads(), (long)a->steps);
       std::printf("%-8s %5s %10s %10s %9s %9s %10s %10s %8s %8s %7s\n", "preset", "batch", "train i/s",
                   "infer i/s", "train MB", "infer MB", "plain tr", "plain inf", "tr ratio", "inf ratio", "%peak");
       for (const auto& name : split(a->presets)) {
-        models::model_preset(name);  // fail early on a typo
         for (const auto& b : split(a->batches)) {
           std::printf("%s", run_child(*a, name, b).c_str());
           std::fflush(stdout);
