@@ -38,9 +38,8 @@ std::string run_child(const BenchArgs& a, const std::string& preset, const std::
 
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> out;
-  std::stringstream s(text);
-  std::string item;
-  while (std::getline(s, item, ',')) if (!item.empty()) out.push_back(item);
+  for (auto& item : split_commas(text))
+    if (!item.empty()) out.push_back(item);
   return out;
 }
 }  // namespace

@@ -21,9 +21,7 @@ struct CertifyArgs {
 
 std::vector<double> parse_radii(const std::string& text) {
   std::vector<double> out;
-  std::stringstream s(text);
-  std::string item;
-  while (std::getline(s, item, ',')) out.push_back(certify::parse_radius(item));
+  for (const auto& item : split_commas(text)) out.push_back(certify::parse_radius(item));
   TORCH_CHECK(!out.empty(), "--radii: no radius given");
   return out;
 }

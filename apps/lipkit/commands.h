@@ -3,6 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 namespace lipkit::cli {
 
 void add_train_command(CLI::App& app);
@@ -11,6 +14,9 @@ void add_attack_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_lipschitz_command(CLI::App& app);
+
+/// "a,b,,c" -> {"a", "b", "", "c"} (empty items kept, so callers can reject them).
+std::vector<std::string> split_commas(const std::string& text);
 
 /// Options every subcommand takes.
 struct CommonOptions {

@@ -4,6 +4,7 @@
 
 #include "lipkit/certify/certify.h"
 #include "lipkit/data/transforms.h"
+#include "lipkit/lipschitz/lower_bound.h"
 
 namespace lipkit::certify {
 
@@ -13,11 +14,6 @@ torch::Tensor margin_loss(const torch::Tensor& logits, const torch::Tensor& y) {
   auto fy = logits.gather(1, y.view({-1, 1})).squeeze(1);
   auto others = logits.scatter(1, y.view({-1, 1}), -std::numeric_limits<float>::infinity());
   return others.amax(1) - fy;
-}
-
-torch::Tensor per_point_norm(const torch::Tensor& d, Norm norm) {
-  auto flat = d.reshape({d.size(0), -1});
-  return norm == Norm::L2 ? flat.norm(2, {1}) : flat.abs().amax(1);
 }
 
 torch::Tensor view_batch(const torch::Tensor& v, const torch::Tensor& like) {
@@ -30,7 +26,7 @@ torch::Tensor view_batch(const torch::Tensor& v, const torch::Tensor& like) {
 torch::Tensor project(const torch::Tensor& x, const torch::Tensor& delta, const PgdOptions& o) {
   torch::Tensor d;
   if (o.norm == Norm::L2) {
-    auto n = per_point_norm(delta, Norm::L2).clamp_min(1e-12);
+    auto n = lipschitz::per_sample_norm(delta, Norm::L2).clamp_min(1e-12);
     d = delta * view_batch((o.eps / n).clamp_max(1.0), delta);
   } else {
     d = delta.clamp(-o.eps, o.eps);
@@ -49,7 +45,7 @@ torch::Tensor pgd_attack(torch::nn::Sequential& model, const torch::Tensor& x, c
   if (o.random_start && o.eps > 0) {
     auto noise = torch::randn(x.sizes(), gen, x.options().device(torch::kCPU)).to(x.device());
     if (o.norm == Norm::L2) {
-      auto n = per_point_norm(noise, Norm::L2).clamp_min(1e-12);
+      auto n = lipschitz::per_sample_norm(noise, Norm::L2).clamp_min(1e-12);
       auto r = torch::rand({x.size(0)}, gen, x.options().device(torch::kCPU)).to(x.device());
       delta = noise * view_batch(r * o.eps / n, noise);
     } else {
@@ -69,7 +65,7 @@ torch::Tensor pgd_attack(torch::nn::Sequential& model, const torch::Tensor& x, c
     torch::NoGradGuard ng;
     torch::Tensor dir;
     if (o.norm == Norm::L2) {
-      dir = g / view_batch(per_point_norm(g, Norm::L2).clamp_min(1e-12), g);
+      dir = g / view_batch(lipschitz::per_sample_norm(g, Norm::L2).clamp_min(1e-12), g);
     } else {
       dir = g.sign();
     }
@@ -106,7 +102,7 @@ AttackReport attack_and_check(torch::nn::Sequential& model, const data::Dataset&
     r.certified += cert.sum().item<int64_t>();
     r.violations += (cert & ~adv_ok).sum().item<int64_t>();
     r.max_perturbation =
-        std::max(r.max_perturbation, per_point_norm(adv - x, o.norm).max().item<double>());
+        std::max(r.max_perturbation, lipschitz::per_sample_norm(adv - x, o.norm).max().item<double>());
   }
   return r;
 }

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "init.h"
 #include "lipkit/layers/conv_adjoint.h"
 #include "lipkit/lipschitz/exact_norm.h"
 #include "lipkit/lipschitz/gram_iteration.h"
@@ -28,14 +29,6 @@ torch::Tensor cpl_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
 }  // namespace functional
 
 namespace {
-// Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias: PyTorch's default init, as the official code.
-void default_init(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in) {
-  torch::NoGradGuard no_grad;
-  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
-  weight.uniform_(-bound, bound);
-  bias.uniform_(-bound, bound);
-}
-
 torch::Tensor step_size(const torch::Tensor& sigma, double eps) { return 2.0 / (sigma * sigma + eps); }
 }  // namespace
 
@@ -57,7 +50,7 @@ void CplLinearImpl::reset() {
 }
 
 void CplLinearImpl::reset_parameters() {
-  default_init(weight, bias, options.features());
+  detail::uniform_fan_in_init(weight, bias, options.features());
   torch::NoGradGuard no_grad;
   u.normal_();
   u.div_(u.norm());
@@ -69,12 +62,7 @@ void CplLinearImpl::pretty_print(std::ostream& stream) const {
 }
 
 double CplLinearImpl::weight_norm_bound() {
-  auto key = detail::version_key({weight});
-  if (!(key == bound_key_)) {
-    bound_ = lipschitz::gram_iteration_bound(weight);
-    bound_key_ = std::move(key);
-  }
-  return bound_;
+  return bound_.get(detail::version_key({weight}), [&] { return lipschitz::gram_iteration_bound(weight); });
 }
 
 torch::Tensor CplLinearImpl::forward(const torch::Tensor& input) {
@@ -116,7 +104,7 @@ void CplConv2dImpl::reset() {
 
 void CplConv2dImpl::reset_parameters() {
   const int64_t k = options.kernel_size();
-  default_init(weight, bias, options.channels() * k * k);
+  detail::uniform_fan_in_init(weight, bias, options.channels() * k * k);
 }
 
 void CplConv2dImpl::pretty_print(std::ostream& stream) const {
@@ -125,12 +113,9 @@ void CplConv2dImpl::pretty_print(std::ostream& stream) const {
 }
 
 double CplConv2dImpl::weight_norm_bound(int64_t height, int64_t width) {
-  auto key = detail::version_key({weight}, {height, width});
-  if (!(key == bound_key_)) {
-    bound_ = lipschitz::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
-    bound_key_ = std::move(key);
-  }
-  return bound_;
+  return bound_.get(detail::version_key({weight}, {height, width}), [&] {
+    return lipschitz::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
+  });
 }
 
 torch::Tensor CplConv2dImpl::forward(const torch::Tensor& input) {

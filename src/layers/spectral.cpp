@@ -2,20 +2,12 @@
 
 #include <torch/torch.h>
 
+#include "init.h"
 #include "lipkit/lipschitz/exact_norm.h"
 #include "lipkit/lipschitz/gram_iteration.h"
 #include "lipkit/lipschitz/power_iteration.h"
 
 namespace lipkit {
-
-namespace {
-void kaiming_init(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in) {
-  torch::NoGradGuard no_grad;
-  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
-  weight.uniform_(-bound, bound);
-  if (bias.defined()) bias.uniform_(-bound, bound);
-}
-}  // namespace
 
 // ----------------------------------------------------------------------------------- SpectralLinear
 
@@ -38,7 +30,7 @@ void SpectralLinearImpl::reset() {
 }
 
 void SpectralLinearImpl::reset_parameters() {
-  kaiming_init(weight, bias, options.in_features());
+  detail::uniform_fan_in_init(weight, bias, options.in_features());
   torch::NoGradGuard no_grad;
   u.normal_();
   u.div_(u.norm());
@@ -51,12 +43,7 @@ void SpectralLinearImpl::pretty_print(std::ostream& stream) const {
 }
 
 double SpectralLinearImpl::weight_norm_bound() {
-  auto key = detail::version_key({weight});
-  if (!(key == bound_key_)) {
-    bound_ = lipschitz::gram_iteration_bound(weight);
-    bound_key_ = std::move(key);
-  }
-  return bound_;
+  return bound_.get(detail::version_key({weight}), [&] { return lipschitz::gram_iteration_bound(weight); });
 }
 
 torch::Tensor SpectralLinearImpl::forward(const torch::Tensor& input) {
@@ -96,7 +83,7 @@ void SpectralConv2dImpl::reset() {
 
 void SpectralConv2dImpl::reset_parameters() {
   const int64_t k = options.kernel_size();
-  kaiming_init(weight, bias, options.in_channels() * k * k);
+  detail::uniform_fan_in_init(weight, bias, options.in_channels() * k * k);
 }
 
 void SpectralConv2dImpl::pretty_print(std::ostream& stream) const {
@@ -107,12 +94,9 @@ void SpectralConv2dImpl::pretty_print(std::ostream& stream) const {
 }
 
 double SpectralConv2dImpl::weight_norm_bound(int64_t height, int64_t width) {
-  auto key = detail::version_key({weight}, {height, width});
-  if (!(key == bound_key_)) {
-    bound_ = lipschitz::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
-    bound_key_ = std::move(key);
-  }
-  return bound_;
+  return bound_.get(detail::version_key({weight}, {height, width}), [&] {
+    return lipschitz::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
+  });
 }
 
 torch::Tensor SpectralConv2dImpl::forward(const torch::Tensor& input) {

@@ -4,12 +4,10 @@
 
 namespace lipkit::lipschitz {
 
-namespace {
 torch::Tensor per_sample_norm(const torch::Tensor& t, Norm norm) {
   auto flat = t.reshape({t.size(0), -1});
   return norm == Norm::L2 ? flat.norm(2, {1}) : flat.abs().amax(1);
 }
-}  // namespace
 
 double empirical_lower_bound(const std::function<torch::Tensor(const torch::Tensor&)>& f,
                              const torch::Tensor& starts, int64_t steps, Norm norm, double lr) {

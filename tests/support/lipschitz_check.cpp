@@ -5,11 +5,6 @@
 namespace lipkit::testing {
 
 namespace {
-torch::Tensor per_sample_norm(const torch::Tensor& t, Norm norm) {
-  auto flat = t.reshape({t.size(0), -1});
-  return norm == Norm::L2 ? flat.norm(2, {1}) : flat.abs().amax(1);
-}
-
 std::vector<int64_t> batched(int64_t b, torch::IntArrayRef shape) {
   std::vector<int64_t> s{b};
   s.insert(s.end(), shape.begin(), shape.end());
@@ -40,7 +35,7 @@ double max_pair_ratio(const BatchFn& f, torch::IntArrayRef sample_shape, int64_t
   std::vector<int64_t> bshape(x.dim(), 1);
   bshape[0] = pairs;
   auto d = torch::randn_like(x) * scale.view(bshape);
-  auto ratio = per_sample_norm(f(x + d) - f(x), norm) / per_sample_norm(d, norm);
+  auto ratio = lipschitz::per_sample_norm(f(x + d) - f(x), norm) / lipschitz::per_sample_norm(d, norm);
   return ratio.max().item<double>();
 }
 

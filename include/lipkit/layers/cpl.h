@@ -63,8 +63,7 @@ class CplLinearImpl : public torch::nn::Cloneable<CplLinearImpl>, public Lipschi
   torch::Tensor weight, bias, u;
 
  private:
-  detail::VersionKey bound_key_;
-  double bound_ = 0.0;
+  detail::CachedBound bound_;
 };
 TORCH_MODULE(CplLinear);
 
@@ -103,8 +102,7 @@ class CplConv2dImpl : public torch::nn::Cloneable<CplConv2dImpl>, public Lipschi
   torch::Tensor weight, bias, u;
 
  private:
-  detail::VersionKey bound_key_;
-  double bound_ = 0.0;
+  detail::CachedBound bound_;
 };
 TORCH_MODULE(CplConv2d);
 

@@ -48,6 +48,24 @@ struct VersionKey {
 VersionKey version_key(std::initializer_list<torch::Tensor> tensors,
                        std::vector<int64_t> extra = {});
 
+/// An eval-mode bound recomputed only when its key changes (weights updated, loaded, moved, or
+/// another input size).
+class CachedBound {
+ public:
+  template <typename Compute>
+  double get(VersionKey key, Compute&& compute) {
+    if (!(key == key_)) {
+      value_ = compute();
+      key_ = std::move(key);
+    }
+    return value_;
+  }
+
+ private:
+  VersionKey key_;
+  double value_ = 0.0;
+};
+
 /// True when a cached eval-mode quantity may be used: eval mode and no gradient to the weights wanted.
 bool can_use_eval_cache(bool is_training, const torch::Tensor& weight);
 

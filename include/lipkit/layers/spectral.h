@@ -46,8 +46,7 @@ class SpectralLinearImpl : public torch::nn::Cloneable<SpectralLinearImpl>, publ
   torch::Tensor weight, bias, u;
 
  private:
-  detail::VersionKey bound_key_;
-  double bound_ = 0.0;
+  detail::CachedBound bound_;
 };
 TORCH_MODULE(SpectralLinear);
 
@@ -80,8 +79,7 @@ class SpectralConv2dImpl : public torch::nn::Cloneable<SpectralConv2dImpl>, publ
   torch::Tensor weight, bias, u;
 
  private:
-  detail::VersionKey bound_key_;
-  double bound_ = 0.0;
+  detail::CachedBound bound_;
 };
 TORCH_MODULE(SpectralConv2d);
 

@@ -11,6 +11,9 @@
 
 namespace lipkit::lipschitz {
 
+/// ||row||_2 or ||row||_inf of every sample (dim 0) of a batch.
+torch::Tensor per_sample_norm(const torch::Tensor& t, Norm norm);
+
 /// Largest ||f(x + d) - f(x)|| / ||d|| found by Adam ascent over x and d, started from the rows
 /// of `starts` (each paired with a small random d), `steps` steps; every iterate counts. A lower
 /// bound of the Lipschitz constant of f on the region explored.
