@@ -1,0 +1,85 @@
+#pragma once
+// Portable SIMD through GCC/Clang vector extensions: one kernel body is instantiated with 32-byte
+// vectors inside functions compiled for AVX2 (target attribute) and with 16-byte vectors for the
+// baseline ISA; dispatch picks one at run time.
+
+#pragma GCC diagnostic ignored "-Wpsabi"  // helpers are always inlined: no vector crosses an ABI edge
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#define LIPKIT_INLINE inline __attribute__((always_inline))
+#if defined(__x86_64__) || defined(__i386__)
+#define LIPKIT_HAS_AVX2_PATH 1
+#define LIPKIT_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define LIPKIT_HAS_AVX2_PATH 0
+#define LIPKIT_TARGET_AVX2
+#endif
+
+namespace lipkit::kernels::cpu {
+
+/// True when the AVX2 path is compiled in, the CPU has AVX2 and FMA, and it is not switched off.
+bool use_avx2();
+
+template <typename T, int Bytes>
+struct Simd {
+  using Int = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  typedef T V __attribute__((vector_size(Bytes)));
+  typedef Int I __attribute__((vector_size(Bytes)));
+  static constexpr int kLanes = Bytes / static_cast<int>(sizeof(T));
+
+  static LIPKIT_INLINE V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static LIPKIT_INLINE void store(T* p, V v) { std::memcpy(p, &v, sizeof v); }
+  static LIPKIT_INLINE V set1(T a) { return V{} + a; }
+  static LIPKIT_INLINE I iset1(Int a) { return I{} + a; }
+  static LIPKIT_INLINE V abs(V v) { return (V)((I)v & iset1(std::numeric_limits<Int>::max())); }
+  static LIPKIT_INLINE V max(V a, V b) { return a > b ? a : b; }
+  /// |mag| with the sign of sgn (mag >= 0)
+  static LIPKIT_INLINE V with_sign_of(V mag, V sgn) {
+    return (V)((I)mag ^ ((I)sgn & iset1(std::numeric_limits<Int>::min())));
+  }
+  static LIPKIT_INLINE T hmax(V v) {
+    T m = v[0];
+    for (int l = 1; l < kLanes; ++l) m = v[l] > m ? v[l] : m;
+    return m;
+  }
+  static LIPKIT_INLINE T hsum(V v) {
+    T s = v[0];
+    for (int l = 1; l < kLanes; ++l) s += v[l];
+    return s;
+  }
+};
+
+/// a^e for an integer e >= 0 by repeated squaring, on `n` vectors at once (the bit loop runs once
+/// per group, not per vector). e == 0 gives 1 where a > 0 and 0 where a == 0 (d|z|/dz at 0 is 0).
+template <typename S, int n>
+LIPKIT_INLINE void ipow(typename S::V (&a)[n], uint32_t e) {
+  using V = typename S::V;
+  V r[n];
+  if (e == 0) {
+    for (int k = 0; k < n; ++k) a[k] = a[k] > S::set1(0) ? S::set1(1) : S::set1(0);
+    return;
+  }
+  while (!(e & 1u)) {
+    for (int k = 0; k < n; ++k) a[k] *= a[k];
+    e >>= 1;
+  }
+  for (int k = 0; k < n; ++k) r[k] = a[k];
+  e >>= 1;
+  while (e) {
+    for (int k = 0; k < n; ++k) a[k] *= a[k];
+    if (e & 1u)
+      for (int k = 0; k < n; ++k) r[k] *= a[k];
+    e >>= 1;
+  }
+  for (int k = 0; k < n; ++k) a[k] = r[k];
+}
+
+}  // namespace lipkit::kernels::cpu

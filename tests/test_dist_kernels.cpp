@@ -1,0 +1,190 @@
+// The hand-written distance kernels against the plain LibTorch reference, in value and gradient,
+// on both kernel bodies (AVX2 and portable), at sizes that do not divide the vector, chunk or
+// cache-block sizes, with ties, and for p in {1, 2, 2.5, 8, 200, inf}.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "lipkit/kernels/dist.h"
+#include "support/dist_reference.h"
+#include "support/expect_error.h"
+
+namespace lipkit::testing {
+namespace {
+
+using kernels::kInf;
+
+struct Shape {
+  int64_t B, M, N;
+};
+// 1031 > one 128-float chunk and not a multiple of any block; 70 rows = two 64-row blocks
+const Shape kShapes[] = {{1, 1, 1}, {3, 5, 7}, {5, 7, 37}, {70, 45, 300}, {9, 13, 1031}};
+
+std::string name(const Shape& s) {
+  return std::to_string(s.B) + "x" + std::to_string(s.M) + "x" + std::to_string(s.N);
+}
+
+// Values and gradients (for a random upstream gradient) of both implementations.
+void expect_same(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& op,
+                 const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& ref,
+                 torch::Tensor x, torch::Tensor w, double tol, const std::string& what) {
+  auto x1 = x.clone().requires_grad_(true), w1 = w.clone().requires_grad_(true);
+  auto x2 = x.clone().requires_grad_(true), w2 = w.clone().requires_grad_(true);
+  auto y1 = op(x1, w1), y2 = ref(x2, w2);
+  ASSERT_EQ(y1.sizes(), y2.sizes()) << what;
+  auto g = torch::randn_like(y1);
+  (y1 * g).sum().backward();
+  (y2 * g).sum().backward();
+  const double scale = 1 + y2.abs().max().item<double>();
+  EXPECT_LE((y1 - y2).abs().max().item<double>(), tol * scale) << what << " value";
+  EXPECT_LE((x1.grad() - x2.grad()).abs().max().item<double>(), tol * (1 + x2.grad().abs().max().item<double>()))
+      << what << " grad x";
+  EXPECT_LE((w1.grad() - w2.grad()).abs().max().item<double>(), tol * (1 + w2.grad().abs().max().item<double>()))
+      << what << " grad w";
+}
+
+class DistKernels : public ::testing::TestWithParam<bool> {  // param: AVX2 body on
+ protected:
+  void SetUp() override {
+    if (GetParam() && !kernels::avx2_available()) GTEST_SKIP() << "no AVX2 on this CPU";
+    previous_ = kernels::set_avx2_enabled(GetParam());
+  }
+  void TearDown() override { kernels::set_avx2_enabled(previous_); }
+  bool previous_ = true;
+};
+
+TEST_P(DistKernels, LinfMatchesReferenceFloat64) {
+  torch::manual_seed(1);
+  for (const auto& s : kShapes) {
+    auto x = torch::randn({s.B, s.N}, torch::kDouble), w = torch::randn({s.M, s.N}, torch::kDouble);
+    expect_same(kernels::linf_dist, linf_dist_reference, x, w, 1e-12, "linf " + name(s));
+  }
+}
+
+TEST_P(DistKernels, LinfTiesGoToTheFirstArgMax) {
+  torch::manual_seed(2);
+  for (const auto& s : kShapes) {
+    // small integers: many equal distances and many x_i == w_i (zero subgradient)
+    auto x = torch::randint(0, 3, {s.B, s.N}, torch::kDouble);
+    auto w = torch::randint(0, 3, {s.M, s.N}, torch::kDouble);
+    expect_same(kernels::linf_dist, linf_dist_reference, x, w, 1e-12, "linf ties " + name(s));
+  }
+}
+
+TEST_P(DistKernels, LpMatchesReferenceFloat64) {
+  torch::manual_seed(3);
+  for (double p : {1.0, 2.0, 2.5, 8.0, 200.0}) {
+    for (const auto& s : kShapes) {
+      auto x = torch::randn({s.B, s.N}, torch::kDouble), w = torch::randn({s.M, s.N}, torch::kDouble);
+      auto op = [p](const torch::Tensor& a, const torch::Tensor& b) { return kernels::lp_dist(a, b, p); };
+      auto ref = [p](const torch::Tensor& a, const torch::Tensor& b) { return lp_dist_reference(a, b, p); };
+      expect_same(op, ref, x, w, 1e-10, "p=" + std::to_string(p) + " " + name(s));
+    }
+  }
+}
+
+TEST_P(DistKernels, LpWithTiesAndZeros) {
+  torch::manual_seed(4);
+  for (double p : {2.0, 8.0}) {
+    auto x = torch::randint(0, 3, {6, 77}, torch::kDouble), w = torch::randint(0, 3, {9, 77}, torch::kDouble);
+    w[0].copy_(x[0]);  // one pair at distance 0: value 0, gradient 0
+    auto op = [p](const torch::Tensor& a, const torch::Tensor& b) { return kernels::lp_dist(a, b, p); };
+    auto ref = [p](const torch::Tensor& a, const torch::Tensor& b) { return lp_dist_reference(a, b, p); };
+    expect_same(op, ref, x, w, 1e-10, "ties p=" + std::to_string(p));
+  }
+}
+
+TEST_P(DistKernels, Float32AgreesWithFloat64Reference) {
+  torch::manual_seed(5);
+  for (double p : {8.0, kInf}) {
+    auto x = torch::randn({33, 517}), w = torch::randn({21, 517});
+    auto y = kernels::lp_dist(x, w, p).to(torch::kDouble);
+    auto r = lp_dist_reference(x.to(torch::kDouble), w.to(torch::kDouble), std::isinf(p) ? 1e6 : p);
+    if (std::isinf(p)) r = linf_dist_reference(x.to(torch::kDouble), w.to(torch::kDouble));
+    EXPECT_LE((y - r).abs().max().item<double>(), 1e-5 * (1 + r.abs().max().item<double>())) << p;
+  }
+}
+
+TEST_P(DistKernels, SortNeuronMatchesReference) {
+  torch::manual_seed(6);
+  for (int64_t k : {1, 3, 10}) {
+    for (const auto& s : kShapes) {
+      if (s.N < k) continue;
+      for (bool ties : {false, true}) {
+        auto x = ties ? torch::randint(0, 3, {s.B, s.N}, torch::kDouble) : torch::randn({s.B, s.N}, torch::kDouble);
+        auto w = ties ? torch::randint(0, 3, {s.M, s.N}, torch::kDouble) : torch::randn({s.M, s.N}, torch::kDouble);
+        auto op = [k](const torch::Tensor& a, const torch::Tensor& b) { return kernels::sort_neuron(a, b, 0.7, k); };
+        auto ref = [k](const torch::Tensor& a, const torch::Tensor& b) { return sort_neuron_reference(a, b, 0.7, k); };
+        expect_same(op, ref, x, w, 1e-12, "sort k=" + std::to_string(k) + " " + name(s) + (ties ? " ties" : ""));
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Bodies, DistKernels, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "avx2" : "portable"; });
+
+TEST(DistKernels, SortNeuronWithQOneIsTheLinfNeuron) {
+  torch::manual_seed(7);
+  auto x = torch::randn({8, 50}, torch::kDouble), w = torch::randn({6, 50}, torch::kDouble);
+  EXPECT_TRUE(torch::allclose(kernels::sort_neuron(x, w, 1.0, 10), kernels::linf_dist(x, w)));
+}
+
+// The random-subset identity behind SortNet training: E_S[max_{i in S} z_i] with each i kept
+// independently with probability q equals sum_k q (1-q)^(k-1) z_(k).
+TEST(DistKernels, RandomSubsetMaxEqualsGeometricSortNeuron) {
+  torch::manual_seed(8);
+  const double q = 0.7;
+  const int64_t n = 12;
+  auto x = torch::randn({1, n}, torch::kDouble), w = torch::zeros({1, n}, torch::kDouble);
+  const double exact = kernels::sort_neuron(x, w, q, n).item<double>() * (1 - std::pow(1 - q, double(n)));
+  const int64_t draws = 200000;
+  auto keep = torch::rand({draws, n}, torch::kDouble) < q;
+  auto z = x.abs().expand({draws, n}).masked_fill(~keep, 0.0);  // an empty subset contributes 0
+  const double mc = z.amax(1).mean().item<double>();
+  const double se = z.amax(1).std().item<double>() / std::sqrt(double(draws));
+  EXPECT_NEAR(mc, exact, 5 * se);
+}
+
+// Bounds over a box are exact: the upper one is reached at the per-coordinate farthest corner, the
+// lower one at clamp(w, l, u); and random points inside stay within them.
+TEST(DistKernels, BoxBoundsAreExactAndContainSamples) {
+  torch::manual_seed(9);
+  for (int64_t k : {1, 5}) {
+    const double q = k == 1 ? 1.0 : 0.6;
+    auto c = torch::rand({4, 40}, torch::kDouble), r = torch::rand({4, 40}, torch::kDouble) * 0.2;
+    auto lo = c - r, hi = c + r;
+    auto w = torch::rand({7, 40}, torch::kDouble);
+    auto [ylo, yhi] = kernels::sort_neuron_bounds(lo, hi, w, q, k);
+    for (int64_t m = 0; m < 7; ++m) {
+      auto far = torch::where((hi - w[m]).abs() >= (lo - w[m]).abs(), hi, lo);
+      auto near = torch::max(torch::min(w[m].expand_as(lo), hi), lo);
+      auto wm = w.narrow(0, m, 1);
+      EXPECT_TRUE(torch::allclose(kernels::sort_neuron(far, wm, q, k).squeeze(1), yhi.select(1, m), 0, 1e-12));
+      EXPECT_TRUE(torch::allclose(kernels::sort_neuron(near, wm, q, k).squeeze(1), ylo.select(1, m), 0, 1e-12));
+    }
+    for (int t = 0; t < 20; ++t) {
+      auto x = lo + (hi - lo) * torch::rand_like(lo);
+      auto y = kernels::sort_neuron(x, w, q, k);
+      EXPECT_TRUE((y >= ylo).all().item<bool>() && (y <= yhi).all().item<bool>());
+    }
+  }
+}
+
+TEST(DistKernels, BadInputsNameTheProblem) {
+  auto w = torch::randn({4, 10});
+  expect_error([&] { kernels::linf_dist(torch::randn({3, 9}), w); }, {"linf_dist", "9 features", "expects 10"});
+  expect_error([&] { kernels::linf_dist(torch::randn({3, 2, 5}), w); }, {"(batch, in_features)"});
+  expect_error([&] { kernels::linf_dist(torch::randn({3, 10}, torch::kDouble), w); }, {"dtype"});
+  auto nan = torch::randn({3, 10});
+  nan[1][2] = std::nan("");
+  expect_error([&] { kernels::lp_dist(nan, w, 8.0, "LinfDistLinear"); }, {"LinfDistLinear", "NaN"});
+  expect_error([&] { kernels::lp_dist(torch::randn({3, 10}), w, 0.5); }, {"p must be >= 1"});
+  expect_error([&] { kernels::sort_neuron(torch::randn({3, 10}), w, 0.0, 3); }, {"q"});
+  expect_error([&] { kernels::sort_neuron(torch::randn({3, 10}), w, 0.5, 11); }, {"k must be"});
+}
+
+}  // namespace
+}  // namespace lipkit::testing
