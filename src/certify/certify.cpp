@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "lipkit/certify/interval.h"
 #include "lipkit/data/transforms.h"
 #include "lipkit/layers/structure.h"
 #include "lipkit/lipschitz/bounds.h"
@@ -82,17 +83,31 @@ CertifyResult certify(torch::nn::Sequential& model, const data::Dataset& data, N
   // float64 copy: rounding in the logits stays far below the slack subtracted from each margin
   torch::nn::Sequential m64(std::dynamic_pointer_cast<torch::nn::SequentialImpl>(model->clone()));
   m64->to(torch::kDouble);
+  r.interval = norm == Norm::Linf && !whole && interval_unsupported(m64).empty();
   std::vector<torch::Tensor> parts;
+  std::vector<std::vector<torch::Tensor>> by_interval(radii.size());
   for (int64_t s = 0; s < data.size(); s += batch_size) {
     const int64_t len = std::min(batch_size, data.size() - s);
     auto x = data::to_float(data.images.narrow(0, s, len)).to(device, torch::kDouble);
     auto y = data.labels.narrow(0, s, len).to(device);
     parts.push_back(certified_radius(m64, x, y, norm, whole_model_bound).cpu());
+    for (size_t i = 0; r.interval && i < radii.size(); ++i)
+      by_interval[i].push_back(interval_certified(m64, x, y, radii[i]).cpu());
   }
   r.radius = torch::cat(parts);
   // correct <=> positive margin (radius > 0); ties (margin exactly 0) count as wrong
   r.correct = (r.radius > 0).sum().item<int64_t>();
-  for (double rad : radii) r.certified.push_back((r.radius > rad).sum().item<int64_t>());
+  for (size_t i = 0; i < radii.size(); ++i) {
+    auto by_margin = r.radius > radii[i];
+    if (!r.interval) {
+      r.certified.push_back(by_margin.sum().item<int64_t>());
+      continue;
+    }
+    auto ibp = torch::cat(by_interval[i]);
+    r.certified_margin.push_back(by_margin.sum().item<int64_t>());
+    r.certified_interval.push_back(ibp.sum().item<int64_t>());
+    r.certified.push_back((by_margin | ibp).sum().item<int64_t>());
+  }
   return r;
 }
 

@@ -28,9 +28,15 @@ std::string format_table(const CertifyResult& r) {
   std::snprintf(buf, sizeof buf, "%-28s %9.2f%%\n", "clean (radius 0)", 100 * r.clean_accuracy());
   s << buf;
   for (size_t i = 0; i < r.radii.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "certified at %-15.4f %9.2f%%\n", r.radii[i],
-                  100 * r.certified_accuracy(i));
+    std::snprintf(buf, sizeof buf, "certified at %-15.4f %9.2f%%", r.radii[i], 100 * r.certified_accuracy(i));
     s << buf;
+    if (r.interval) {
+      std::snprintf(buf, sizeof buf, "   (margin/2 %.2f%%, IBP %.2f%%)",
+                    100.0 * r.certified_margin[i] / std::max<int64_t>(1, r.total),
+                    100.0 * r.certified_interval[i] / std::max<int64_t>(1, r.total));
+      s << buf;
+    }
+    s << "\n";
   }
   std::snprintf(buf, sizeof buf, "(%ld points; Lipschitz bound %.6g%s)\n", (long)r.total, r.lipschitz,
                 r.pairwise_head ? ", per-pair last-layer rule" : "");
@@ -47,8 +53,16 @@ nlohmann::json to_json(const CertifyResult& r) {
   j["rule"] = r.pairwise_head ? "per-pair (normalized last layer)" : "margin / (c * L)";
   auto certified = nlohmann::json::array();
   for (size_t i = 0; i < r.radii.size(); ++i)
-    certified.push_back({{"radius", r.radii[i]}, {"accuracy", r.certified_accuracy(i)}});
+    if (r.interval) {
+      const double n = std::max<int64_t>(1, r.total);
+      certified.push_back({{"radius", r.radii[i]}, {"accuracy", r.certified_accuracy(i)},
+                           {"accuracy_margin", r.certified_margin[i] / n},
+                           {"accuracy_interval", r.certified_interval[i] / n}});
+    } else {
+      certified.push_back({{"radius", r.radii[i]}, {"accuracy", r.certified_accuracy(i)}});
+    }
   j["certified"] = certified;
+  if (r.interval) j["rule"] = "margin / (2 L), or interval bound propagation over the clipped box";
   auto correct = r.radius.masked_select(r.radius > 0);
   if (correct.numel() > 0) {
     auto q = torch::quantile(correct, torch::tensor({0.1, 0.25, 0.5, 0.75, 0.9}, torch::kDouble));

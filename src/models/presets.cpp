@@ -17,11 +17,25 @@ ModelSpec residual(const std::string& family, int64_t conv, int64_t dense, int64
   s.dense_inner = dense_inner;
   return s;
 }
+// SortNet MLP: depth distance layers of the given width (official ell_inf_models.py)
+ModelSpec sortnet(int64_t depth, int64_t width, double q, double identity) {
+  ModelSpec s;
+  s.family = "sortnet";
+  s.conv_layers = 0;
+  s.dense_layers = depth;
+  s.width = width;
+  s.q = q;
+  s.identity_init = identity;
+  s.head = "distance";
+  return s;
+}
 }  // namespace
 
 std::vector<std::string> preset_names() {
   return {"cpl-s", "cpl-m", "cpl-l", "cpl-xl", "sll-s", "sll-m", "sll-l", "sll-xl",
-          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "plain-fmnist"};
+          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "plain-fmnist",
+          "sortnet-mnist", "sortnet-mnist-0.3", "sortnet-cifar10-2", "sortnet-cifar10-8",
+          "sortnet-fmnist", "linfdist-fmnist"};
 }
 
 ModelSpec model_preset(const std::string& name) {
@@ -53,14 +67,68 @@ ModelSpec model_preset(const std::string& name) {
     s.head = "linear";
     return s;
   }
+  // The papers' SortNet MLPs (commands folder of the official code)
+  if (name == "sortnet-mnist") return sortnet(5, 5120, 0.7, 10);
+  if (name == "sortnet-mnist-0.3") return sortnet(5, 5120, 0.75, 10);
+  if (name == "sortnet-cifar10-2") return sortnet(6, 5120, 0.75, 0);
+  if (name == "sortnet-cifar10-8") return sortnet(6, 5120, 0.85, 0);
+  if (name == "sortnet-fmnist") return sortnet(5, 1024, 0.7, 10);
+  if (name == "linfdist-fmnist") {
+    ModelSpec s = sortnet(5, 1024, 1.0, 10);
+    s.family = "linfdist";
+    return s;
+  }
   std::string known;
   for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
   TORCH_CHECK(false, "unknown model preset '", name, "'; known presets: ", known);
 }
 
+namespace {
+torch::nn::Sequential distance_model(const ModelSpec& s, const std::vector<double>& mean) {
+  TORCH_CHECK(s.dense_layers >= 2, "model.dense_layers (the depth of a ", s.family,
+              " net) must be >= 2, got ", s.dense_layers);
+  TORCH_CHECK(s.width >= 1, "model.width must be >= 1, got ", s.width);
+  TORCH_CHECK(s.q > 0 && s.q <= 1, "model.q (keep probability) must be in (0, 1], got ", s.q);
+  TORCH_CHECK(s.sort_k >= 1 && s.sort_k <= 64, "model.sort_k must be in [1, 64], got ", s.sort_k);
+  TORCH_CHECK(s.identity_init >= 0, "model.identity_init must be >= 0, got ", s.identity_init);
+  const bool sort = s.family == "sortnet";
+  torch::nn::Sequential net;
+  net->push_back("normalize", InputNormalization(InputNormalizationOptions(mean, s.std)));
+  net->push_back("flatten", torch::nn::Flatten());
+  const int64_t pixels = s.in_channels * s.image_size * s.image_size;
+  // the first layer is a plain l_inf-distance layer in both families (official SortMLPModel)
+  net->push_back(LinfDistLinear(LinfDistLinearOptions(pixels, s.width).identity_init(s.identity_init)));
+  net->push_back(MeanShift(s.width));
+  for (int64_t i = 0; i + 2 < s.dense_layers; ++i) {
+    if (sort) {
+      net->push_back(SortNetLinear(SortNetLinearOptions(s.width, s.width).q(s.q).k(s.sort_k)
+                                       .identity_init(s.identity_init).seed(static_cast<uint64_t>(i + 1))));
+    } else {
+      net->push_back(LinfDistLinear(LinfDistLinearOptions(s.width, s.width).identity_init(s.identity_init)));
+    }
+    net->push_back(MeanShift(s.width));
+  }
+  if (sort) {
+    net->push_back("last", SortNetLinear(SortNetLinearOptions(s.width, s.num_classes).q(s.q).k(s.sort_k)
+                                             .bias(true).seed(static_cast<uint64_t>(s.dense_layers))));
+  } else {
+    net->push_back("last", LinfDistLinear(LinfDistLinearOptions(s.width, s.num_classes).bias(true)));
+  }
+  net->push_back("logits", NegatedDistance());
+  return net;
+}
+}  // namespace
+
 torch::nn::Sequential build_model(const ModelSpec& s) {
-  TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol" || s.family == "plain",
-              "model.family must be cpl, sll, aol or plain, got '", s.family, "'");
+  TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol" || s.family == "plain" ||
+                  s.family == "sortnet" || s.family == "linfdist",
+              "model.family must be cpl, sll, aol, plain, sortnet or linfdist, got '", s.family, "'");
+  if (s.family == "sortnet" || s.family == "linfdist") {
+    std::vector<double> mean = s.mean.empty() ? std::vector<double>(s.in_channels, 0.0) : s.mean;
+    TORCH_CHECK(static_cast<int64_t>(mean.size()) == s.in_channels, "model.mean has ", mean.size(),
+                " values for ", s.in_channels, " input channels");
+    return distance_model(s, mean);
+  }
   TORCH_CHECK(s.head == "lln" || s.head == "first" || s.head == "linear",
               "model.head must be lln, first or linear, got '", s.head, "'");
   TORCH_CHECK(s.pool >= 1 && s.image_size % s.pool == 0, "model.pool (", s.pool,

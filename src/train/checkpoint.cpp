@@ -13,7 +13,8 @@ nlohmann::json spec_to_json(const models::ModelSpec& s) {
           {"width", s.width},         {"conv_inner", s.conv_inner},   {"dense_inner", s.dense_inner},
           {"pool", s.pool},           {"head", s.head},               {"in_channels", s.in_channels},
           {"image_size", s.image_size}, {"num_classes", s.num_classes}, {"mean", s.mean},
-          {"std", s.std}};
+          {"std", s.std},             {"q", s.q},                     {"identity_init", s.identity_init},
+          {"sort_k", s.sort_k}};
 }
 
 models::ModelSpec spec_from_json(const nlohmann::json& j) {
@@ -31,6 +32,9 @@ models::ModelSpec spec_from_json(const nlohmann::json& j) {
   s.num_classes = j.at("num_classes");
   s.mean = j.at("mean").get<std::vector<double>>();
   s.std = j.at("std").get<std::vector<double>>();
+  s.q = j.value("q", s.q);  // absent in checkpoints written before the distance families
+  s.identity_init = j.value("identity_init", s.identity_init);
+  s.sort_k = j.value("sort_k", s.sort_k);
   return s;
 }
 

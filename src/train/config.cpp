@@ -73,6 +73,9 @@ void read_model(const nlohmann::json& j, TrainConfig& c, std::vector<std::string
   r.get("pool", m.pool);
   r.get("head", m.head);
   r.get("std", m.std);
+  r.get("q", m.q);
+  r.get("identity_init", m.identity_init);
+  r.get("sort_k", m.sort_k);
   r.finish();
 }
 
@@ -113,8 +116,31 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
     l.get("margin", c.loss.margin);
     l.get("offset", c.loss.offset);
     l.get("temperature", c.loss.temperature);
+    l.get("eps", c.loss.eps);
+    l.get("lam0", c.loss.lam0);
+    l.get("lam_end", c.loss.lam_end);
     l.finish();
   }
+  if (r.has("distance")) {
+    Reader d(r.at("distance"), "distance.", unknown, source);
+    auto& ds = c.distance;
+    std::vector<double> p{ds.p_start, ds.p_end}, pe{ds.p_epochs_begin, ds.p_epochs_end},
+        ee{ds.eps_epochs_begin, ds.eps_epochs_end};
+    d.get("p", p);
+    d.get("p_epochs", pe);
+    d.get("eps_epochs", ee);
+    d.get("eps_smooth", ds.eps_smooth);
+    d.finish();
+    TORCH_CHECK(p.size() == 2 && pe.size() == 2 && ee.size() == 2, source,
+                ": distance.p, distance.p_epochs and distance.eps_epochs take two values each");
+    TORCH_CHECK(p[0] >= 1 && p[1] >= p[0], source, ": distance.p must be [start, end] with 1 <= start <= end, got [",
+                p[0], ", ", p[1], "]");
+    TORCH_CHECK(ds.eps_smooth >= 0 && ds.eps_smooth < 1, source, ": distance.eps_smooth must be in [0, 1)");
+    ds.p_start = p[0], ds.p_end = p[1];
+    ds.p_epochs_begin = pe[0], ds.p_epochs_end = pe[1];
+    ds.eps_epochs_begin = ee[0], ds.eps_epochs_end = ee[1];
+  }
+  r.get("norm", c.norm);
   if (r.has("augment")) {
     Reader a(r.at("augment"), "augment.", unknown, source);
     a.get("crop_padding", c.augment.crop_padding);
@@ -140,8 +166,11 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
               ": optimizer.name must be adam or sgd, got '", c.optimizer.name, "'");
   TORCH_CHECK(c.optimizer.lr > 0, source, ": optimizer.lr must be positive");
   learning_rate(c.schedule, 1.0, 0, 1);  // validates the name
-  TORCH_CHECK(c.loss.name == "offset_ce" || c.loss.name == "multi_margin" || c.loss.name == "ce",
-              source, ": loss.name must be offset_ce, multi_margin or ce, got '", c.loss.name, "'");
+  TORCH_CHECK(c.loss.name == "offset_ce" || c.loss.name == "multi_margin" || c.loss.name == "ce" ||
+                  c.loss.name == "mixture",
+              source, ": loss.name must be offset_ce, multi_margin, ce or mixture, got '", c.loss.name, "'");
+  TORCH_CHECK(c.loss.name != "mixture" || c.loss.eps > 0, source, ": loss.eps must be positive, got ", c.loss.eps);
+  TORCH_CHECK(c.norm == "l2" || c.norm == "linf", source, ": norm must be l2 or linf, got '", c.norm, "'");
   return c;
 }
 
@@ -163,7 +192,8 @@ nlohmann::json to_json(const TrainConfig& c) {
                           {"dense_layers", m.dense_layers}, {"width", m.width},
                           {"conv_inner", m.conv_inner}, {"dense_inner", m.dense_inner},
                           {"pool", m.pool},             {"head", m.head},
-                          {"std", m.std}};
+                          {"std", m.std},               {"q", m.q},
+                          {"identity_init", m.identity_init}, {"sort_k", m.sort_k}};
   if (!c.preset.empty()) model["preset"] = c.preset;
   return {{"model", model},
           {"data", c.data},
@@ -182,7 +212,16 @@ nlohmann::json to_json(const TrainConfig& c) {
            {{"name", c.loss.name},
             {"margin", c.loss.margin},
             {"offset", c.loss.offset},
-            {"temperature", c.loss.temperature}}},
+            {"temperature", c.loss.temperature},
+            {"eps", c.loss.eps},
+            {"lam0", c.loss.lam0},
+            {"lam_end", c.loss.lam_end}}},
+          {"distance",
+           {{"p", {c.distance.p_start, c.distance.p_end}},
+            {"p_epochs", {c.distance.p_epochs_begin, c.distance.p_epochs_end}},
+            {"eps_epochs", {c.distance.eps_epochs_begin, c.distance.eps_epochs_end}},
+            {"eps_smooth", c.distance.eps_smooth}}},
+          {"norm", c.norm},
           {"augment", {{"crop_padding", c.augment.crop_padding}, {"flip", c.augment.flip}}},
           {"radii", c.radii}};
 }

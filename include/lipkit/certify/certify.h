@@ -44,13 +44,18 @@ struct CertifyResult {
   bool proven = true;       // false: the bound rests on an estimate (power iteration)
   std::string bound_source = "lipkit layers' guaranteed bounds";
   std::vector<double> radii;
-  std::vector<int64_t> certified;  // per radius: correct and radius > r
+  std::vector<int64_t> certified;  // per radius: correct and radius > r (or, l_inf, by IBP)
+  /// l_inf with a model interval_bounds supports: the counts of each rule (certified = either)
+  bool interval = false;
+  std::vector<int64_t> certified_margin, certified_interval;
   torch::Tensor radius;            // per point (0 if wrong), float64
   double clean_accuracy() const { return total ? double(correct) / total : 0.0; }
   double certified_accuracy(size_t i) const { return total ? double(certified[i]) / total : 0.0; }
 };
 
 /// Certifies every point of `data` in batches, evaluating a float64 copy of the model in eval mode.
+/// In l_inf, models made of layers interval bound propagation supports (certify/interval.h) are
+/// also certified by IBP at each radius; a point counts when either rule certifies it.
 /// whole_model_bound > 0: see certified_radius (then set proven / bound_source on the result).
 CertifyResult certify(torch::nn::Sequential& model, const data::Dataset& data, Norm norm,
                       const std::vector<double>& radii, int64_t batch_size = 500,

@@ -17,10 +17,14 @@ namespace lipkit::models {
 /// plain (an ordinary CNN, no Lipschitz control): InputNormalization -> conv_layers x (Conv2d 3x3
 /// -> width, ReLU) -> AvgPool2d(pool) -> Flatten -> dense_layers x (Linear -> dense_inner, ReLU) -> head;
 /// certified only through a computed bound (lipschitz::upper_bound, `lipkit certify --bound gram`).
+/// sortnet (SortNet MLP, Zhang et al. 2022): InputNormalization -> Flatten -> LinfDistLinear(pixels
+/// -> width) -> MeanShift -> (dense_layers - 2) x (SortNetLinear(width -> width, q) -> MeanShift) ->
+/// SortNetLinear(width -> classes, q, bias) -> NegatedDistance. linfdist: the same with every layer
+/// a LinfDistLinear (the l_inf-dist net; q unused). Both are 1-Lipschitz in l_inf; head unused.
 /// head: "lln" (NormalizedLinear, certified with the per-pair rule), "first" (FirstChannels) or
 /// "linear" (a plain Linear, for plain networks).
 struct ModelSpec {
-  std::string family = "sll";  // cpl | sll | aol | plain
+  std::string family = "sll";  // cpl | sll | aol | plain | sortnet | linfdist
   int64_t conv_layers = 20;
   int64_t dense_layers = 7;
   int64_t width = 45;
@@ -28,6 +32,10 @@ struct ModelSpec {
   int64_t dense_inner = 2048;
   int64_t pool = 4;
   std::string head = "lln";
+  // sortnet / linfdist: keep probability, identity init of layers with in <= out, eval order stats
+  double q = 0.7;
+  double identity_init = 10.0;
+  int64_t sort_k = 10;
   // Filled from the data set at build time.
   int64_t in_channels = 3;
   int64_t image_size = 32;
@@ -37,7 +45,9 @@ struct ModelSpec {
 };
 
 /// Named presets: cpl-s/m/l/xl, sll-s/m/l/xl, aol-s (CIFAR sizes), and cpl-fmnist, sll-fmnist,
-/// aol-fmnist (small, for 28x28 grayscale on 2 cores), plain-fmnist (an ordinary CNN). throws: c10::Error listing the known names.
+/// aol-fmnist (small, for 28x28 grayscale on 2 cores), plain-fmnist (an ordinary CNN); SortNet:
+/// sortnet-mnist (eps 0.1 setting), sortnet-mnist-0.3, sortnet-cifar10-2, sortnet-cifar10-8 (the
+/// paper MLPs, width 5120), sortnet-fmnist and linfdist-fmnist (small, lipkit's). throws: c10::Error listing the known names.
 ModelSpec model_preset(const std::string& name);
 std::vector<std::string> preset_names();
 

@@ -31,7 +31,9 @@ struct TrainConfig {
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
   LossSpec loss;
+  DistanceScheduleSpec distance;  // p and eps schedules of l_inf-distance nets
   data::Augment augment;
+  std::string norm = "l2";  // l2 | linf: the norm of the per-epoch certificate
   std::vector<double> radii = {36.0 / 255, 72.0 / 255, 108.0 / 255, 1.0};
   uint64_t seed = 0;
 };

@@ -120,6 +120,7 @@ torch::Tensor sort_neuron(const torch::Tensor& x, const torch::Tensor& w, double
   TORCH_CHECK(q > 0 && q <= 1, what, ": q (keep probability) must be in (0, 1], got ", q);
   TORCH_CHECK(k >= 1 && k <= std::min<int64_t>(64, x.size(1)), what, ": k must be in [1, min(64, ",
               x.size(1), ")], got ", k);
+  if (k == 1) return lp_dist(x, w, kInf, what);  // the top order statistic alone: the l_inf neuron
   if (cpu_kernel(x)) return SortNeuronFunction::apply(x.contiguous(), w.contiguous(), q, k)[0];
   const auto c = cpu::sort_weights(q, k);
   auto cw = torch::tensor(c, x.options());

@@ -70,8 +70,14 @@ LIPKIT_INLINE void linf_block(const T* x, const T* w, T* y, int32_t* idx, int64_
             for (int l = 0; l < L; ++l)
               if (run[r][j][l] == best) c0 = std::min<int64_t>(c0, chunk[r][j][l]);
             const int64_t ce = std::min<int64_t>(nv, c0 + kChunk * L);
-            for (int64_t i = c0; i < ce && arg < 0; ++i)
-              if (std::abs(xp[i] - wp[i]) == best) arg = i;
+            for (int l = 0; l < L; ++l) {  // only the lanes holding the maximum, one element per vector
+              if (!(run[r][j][l] == best && chunk[r][j][l] == c0)) continue;
+              for (int64_t i = c0 + l; i < ce && (arg < 0 || i < arg); i += L)
+                if (std::abs(xp[i] - wp[i]) == best) {
+                  arg = i;
+                  break;
+                }
+            }
           }
           for (int64_t i = nv; i < N; ++i) {  // the tail shorter than a vector
             const T d = std::abs(xp[i] - wp[i]);

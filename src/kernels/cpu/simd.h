@@ -45,6 +45,20 @@ struct Simd {
   static LIPKIT_INLINE V with_sign_of(V mag, V sgn) {
     return (V)((I)mag ^ ((I)sgn & iset1(std::numeric_limits<Int>::min())));
   }
+  /// bit l set where lane l of a is greater than lane l of b (movemask on x86)
+  static LIPKIT_INLINE unsigned mask_greater(V a, V b) {
+#if defined(__x86_64__)
+    V m = (V)(a > b);
+    if constexpr (Bytes == 32 && sizeof(T) == 4) return static_cast<unsigned>(__builtin_ia32_movmskps256(m));
+    if constexpr (Bytes == 32 && sizeof(T) == 8) return static_cast<unsigned>(__builtin_ia32_movmskpd256(m));
+    if constexpr (Bytes == 16 && sizeof(T) == 4) return static_cast<unsigned>(__builtin_ia32_movmskps(m));
+    if constexpr (Bytes == 16 && sizeof(T) == 8) return static_cast<unsigned>(__builtin_ia32_movmskpd(m));
+#endif
+    I m2 = a > b;
+    unsigned bits = 0;
+    for (int l = 0; l < kLanes; ++l) bits |= (m2[l] != 0 ? 1u : 0u) << l;
+    return bits;
+  }
   static LIPKIT_INLINE T hmax(V v) {
     T m = v[0];
     for (int l = 1; l < kLanes; ++l) m = v[l] > m ? v[l] : m;

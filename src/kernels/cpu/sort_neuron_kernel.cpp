@@ -8,9 +8,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels/cpu/dist_kernels.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/tiling.h"
 
 namespace lipkit::kernels::cpu {
 namespace {
@@ -42,6 +44,79 @@ struct TopK {
   }
 };
 
+// Top-k over one pair of the values vals(i) (a vector at i) / val1(i) (a scalar). First a cheap
+// lower bound of the k-th largest: the smallest of the maxima of k disjoint blocks (k elements are
+// at least that large). Then only lanes at or above it are pushed, by their mask bits, so the
+// branchy insertion touches a few dozen elements instead of every lane of every passing vector.
+template <typename S, typename T, typename Vals, typename Val1>
+LIPKIT_INLINE void topk_scan(int64_t N, const Vals& vals, const Val1& val1, TopK<T>& top) {
+  using V = typename S::V;
+  constexpr int L = S::kLanes;
+  const int64_t nv = N / L;
+  T floor = -1;
+  if (top.k > 1 && nv >= 2 * top.k) {
+    floor = std::numeric_limits<T>::infinity();
+    for (int64_t blk = 0; blk < top.k; ++blk) {
+      const int64_t v0 = nv * blk / top.k, v1 = nv * (blk + 1) / top.k;
+      V m = vals(v0 * L);
+      for (int64_t v = v0 + 1; v < v1; ++v) m = S::max(m, vals(v * L));
+      floor = std::min(floor, S::hmax(m));
+    }
+    floor = std::nextafter(floor, T(-1));  // lanes equal to the bound must pass the strict test
+  }
+  auto push_lanes = [&](const V& d, int64_t i) {
+    unsigned bits = S::mask_greater(d, S::set1(std::max(floor, top.val[top.k - 1])));
+    while (bits) {
+      const int l = __builtin_ctz(bits);
+      bits &= bits - 1;
+      top.push(d[l], static_cast<int32_t>(i + l));
+    }
+  };
+  int64_t i = 0;
+  for (; i + L <= N; i += L) push_lanes(vals(i), i);
+  for (; i < N; ++i) top.push(val1(i), static_cast<int32_t>(i));
+}
+
+template <typename S, typename T>
+LIPKIT_INLINE void scan_pair(const T* xr, const T* wr, int64_t N, TopK<T>& top) {
+  topk_scan<S>(
+      N, [&](int64_t i) { return S::abs(S::load(xr + i) - S::load(wr + i)); },
+      [&](int64_t i) { return std::abs(xr[i] - wr[i]); }, top);
+}
+
+// Top-k of the per-coordinate largest and smallest |x_i - w_i| over x_i in [l_i, u_i]; single
+// subtractions, so every value is the correctly rounded bound (no drift from a center/radius form).
+template <typename S, typename T>
+LIPKIT_INLINE void scan_box(const T* lr, const T* ur, const T* wr, int64_t N, TopK<T>& hi, TopK<T>& lo) {
+  topk_scan<S>(
+      N, [&](int64_t i) { auto w = S::load(wr + i); return S::max(S::load(ur + i) - w, w - S::load(lr + i)); },
+      [&](int64_t i) { return std::max(ur[i] - wr[i], wr[i] - lr[i]); }, hi);
+  topk_scan<S>(
+      N,
+      [&](int64_t i) {
+        auto w = S::load(wr + i);
+        return S::max(S::set1(0), S::max(S::load(lr + i) - w, w - S::load(ur + i)));
+      },
+      [&](int64_t i) { return std::max({T(0), lr[i] - wr[i], wr[i] - ur[i]}); }, lo);
+}
+
+template <typename T>
+void scan_pair_portable(const T* xr, const T* wr, int64_t N, TopK<T>& top) { scan_pair<Simd<T, 16>>(xr, wr, N, top); }
+template <typename T>
+void scan_box_portable(const T* lr, const T* ur, const T* wr, int64_t N, TopK<T>& hi, TopK<T>& lo) {
+  scan_box<Simd<T, 16>>(lr, ur, wr, N, hi, lo);
+}
+#if LIPKIT_HAS_AVX2_PATH
+template <typename T>
+LIPKIT_TARGET_AVX2 void scan_pair_avx2(const T* xr, const T* wr, int64_t N, TopK<T>& top) {
+  scan_pair<Simd<T, 32>>(xr, wr, N, top);
+}
+template <typename T>
+LIPKIT_TARGET_AVX2 void scan_box_avx2(const T* lr, const T* ur, const T* wr, int64_t N, TopK<T>& hi, TopK<T>& lo) {
+  scan_box<Simd<T, 32>>(lr, ur, wr, N, hi, lo);
+}
+#endif
+
 }  // namespace
 
 std::vector<double> sort_weights(double q, int64_t k) {
@@ -63,12 +138,17 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_forward(const at::Tensor& x, cons
     const scalar_t *xp = x.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     int32_t* ip = idx.data_ptr<int32_t>();
-    at::parallel_for(0, B * M, 64, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
+    auto scan = &scan_pair_portable<scalar_t>;
+#if LIPKIT_HAS_AVX2_PATH
+    if (use_avx2()) scan = &scan_pair_avx2<scalar_t>;
+#endif
+    Tiling(B, M, N, sizeof(scalar_t), 1).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
+      for (int64_t b = b0; b < b1; ++b) for (int64_t m = m0; m < m1; ++m) {
+        const int64_t t = b * M + m;
         const scalar_t* xr = xp + (t / M) * N;
         const scalar_t* wr = wp + (t % M) * N;
         TopK<scalar_t> top(static_cast<int>(k));
-        for (int64_t i = 0; i < N; ++i) top.push(std::abs(xr[i] - wr[i]), static_cast<int32_t>(i));
+        scan(xr, wr, N, top);
         yp[t] = top.weighted(c.data());
         std::copy(top.id, top.id + k, ip + t * k);
       }
@@ -124,17 +204,18 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_box(const at::Tensor& lower, cons
     const scalar_t *lp = lower.data_ptr<scalar_t>(), *up = upper.data_ptr<scalar_t>();
     const scalar_t* wp = w.data_ptr<scalar_t>();
     scalar_t *lo = ylo.data_ptr<scalar_t>(), *hi = yhi.data_ptr<scalar_t>();
-    at::parallel_for(0, B * M, 64, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
+    auto scan = &scan_box_portable<scalar_t>;
+#if LIPKIT_HAS_AVX2_PATH
+    if (use_avx2()) scan = &scan_box_avx2<scalar_t>;
+#endif
+    Tiling(B, M, N, sizeof(scalar_t), 1).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
+      for (int64_t b = b0; b < b1; ++b) for (int64_t m = m0; m < m1; ++m) {
+        const int64_t t = b * M + m;
         const scalar_t* lr = lp + (t / M) * N;
         const scalar_t* ur = up + (t / M) * N;
         const scalar_t* wr = wp + (t % M) * N;
         TopK<scalar_t> top_hi(static_cast<int>(k)), top_lo(static_cast<int>(k));
-        for (int64_t i = 0; i < N; ++i) {
-          // max and min of |x_i - w_i| over x_i in [l_i, u_i]; single subtractions, no rounding drift
-          top_hi.push(std::max(ur[i] - wr[i], wr[i] - lr[i]), 0);
-          top_lo.push(std::max({scalar_t(0), lr[i] - wr[i], wr[i] - ur[i]}), 0);
-        }
+        scan(lr, ur, wr, N, top_hi, top_lo);
         hi[t] = top_hi.weighted(c.data());
         lo[t] = top_lo.weighted(c.data());
       }

@@ -1,0 +1,114 @@
+#include "lipkit/certify/interval.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "lipkit/certify/certify.h"
+#include "lipkit/layers/activations.h"
+#include "lipkit/layers/linf_dist.h"
+#include "lipkit/layers/mean_shift.h"
+#include "lipkit/layers/sortnet.h"
+#include "lipkit/layers/structure.h"
+
+namespace lipkit::certify {
+
+namespace {
+using Box = std::pair<torch::Tensor, torch::Tensor>;
+
+// Bounds through one module, or false when it is not supported (reason in `why`).
+bool propagate(const std::shared_ptr<torch::nn::Module>& m, Box* box, std::string* why) {
+  auto& [lo, hi] = *box;
+  const bool run = lo.defined();
+  if (auto* n = m->as<InputNormalizationImpl>()) {  // increasing affine map per channel
+    if (run) lo = n->forward(lo), hi = n->forward(hi);
+    return true;
+  }
+  if (m->as<torch::nn::FlattenImpl>() || m->as<torch::nn::IdentityImpl>() || m->as<torch::nn::DropoutImpl>()) {
+    if (run && m->as<torch::nn::FlattenImpl>()) lo = lo.flatten(1), hi = hi.flatten(1);
+    return true;
+  }
+  if (auto* d = m->as<LinfDistLinearImpl>()) {
+    if (!std::isinf(d->p())) {
+      *why = "LinfDistLinear has p = " + std::to_string(d->p()) + " (interval bounds need p = inf)";
+      return false;
+    }
+    if (run) *box = d->interval_bounds(lo, hi);
+    return true;
+  }
+  if (auto* s = m->as<SortNetLinearImpl>()) {
+    if (run) *box = s->interval_bounds(lo, hi);
+    return true;
+  }
+  if (auto* ms = m->as<MeanShiftImpl>()) {
+    if (run) lo = ms->forward(lo), hi = ms->forward(hi);  // eval: a constant shift
+    return true;
+  }
+  if (m->as<NegatedDistanceImpl>()) {
+    if (run) *box = {-hi, -lo};
+    return true;
+  }
+  if (auto* l = m->as<torch::nn::LinearImpl>()) {
+    if (run) {
+      auto c = (lo + hi) / 2, r = (hi - lo) / 2;
+      auto w = l->weight.to(lo.scalar_type());
+      auto center = torch::nn::functional::linear(c, w, l->bias.defined() ? l->bias.to(lo.scalar_type()) : torch::Tensor());
+      auto radius = torch::nn::functional::linear(r, w.abs());
+      lo = center - radius, hi = center + radius;
+    }
+    return true;
+  }
+  // monotone (non-decreasing) coordinatewise maps and sorts: apply to each end
+  if (m->as<torch::nn::ReLUImpl>() || m->as<torch::nn::TanhImpl>() || m->as<torch::nn::SigmoidImpl>() ||
+      m->as<MaxMinImpl>() || m->as<GroupSortImpl>()) {
+    if (run) {
+      if (auto* r = m->as<torch::nn::ReLUImpl>()) lo = r->forward(lo), hi = r->forward(hi);
+      else if (auto* t = m->as<torch::nn::TanhImpl>()) lo = t->forward(lo), hi = t->forward(hi);
+      else if (auto* g = m->as<torch::nn::SigmoidImpl>()) lo = g->forward(lo), hi = g->forward(hi);
+      else if (auto* mm = m->as<MaxMinImpl>()) lo = mm->forward(lo), hi = mm->forward(hi);
+      else if (auto* gs = m->as<GroupSortImpl>()) lo = gs->forward(lo), hi = gs->forward(hi);
+    }
+    return true;
+  }
+  std::ostringstream name;
+  m->pretty_print(name);
+  *why = "no interval bounds for module " + name.str();
+  return false;
+}
+}  // namespace
+
+std::string interval_unsupported(torch::nn::Sequential& model) {
+  Box none;
+  std::string why;
+  for (const auto& m : model->children())
+    if (!propagate(m, &none, &why)) return why;
+  return "";
+}
+
+std::pair<torch::Tensor, torch::Tensor> interval_bounds(torch::nn::Sequential& model,
+                                                        const torch::Tensor& lower,
+                                                        const torch::Tensor& upper) {
+  TORCH_CHECK(lower.sizes() == upper.sizes(), "interval_bounds: lower ", lower.sizes(), " and upper ",
+              upper.sizes(), " differ in shape");
+  model->eval();
+  torch::NoGradGuard no_grad;
+  Box box{lower, upper};
+  std::string why;
+  for (const auto& m : model->children())
+    TORCH_CHECK(propagate(m, &box, &why), "interval_bounds: ", why);
+  return box;
+}
+
+torch::Tensor interval_certified(torch::nn::Sequential& model, const torch::Tensor& x,
+                                 const torch::Tensor& y, double eps) {
+  torch::NoGradGuard no_grad;
+  auto [lo, hi] = interval_bounds(model, (x - eps).clamp(0.0, 1.0), (x + eps).clamp(0.0, 1.0));
+  const double slack = margin_slack(lo.scalar_type()) *
+                       (1.0 + torch::max(lo.abs().max(), hi.abs().max()).item<double>());
+  auto ly = lo.gather(1, y.view({-1, 1}));
+  auto others = torch::ones_like(hi, torch::kBool).scatter_(1, y.view({-1, 1}), false);
+  auto gap = (ly - hi - slack).masked_fill(~others, std::numeric_limits<double>::infinity());
+  return std::get<0>(gap.min(1)) > 0;
+}
+
+}  // namespace lipkit::certify

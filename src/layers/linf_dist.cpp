@@ -1,0 +1,85 @@
+#include "lipkit/layers/linf_dist.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "lipkit/kernels/dist.h"
+
+namespace lipkit {
+
+namespace detail {
+
+void init_distance_layer(torch::Tensor& weight, torch::Tensor& bias, double std, double identity) {
+  torch::NoGradGuard no_grad;
+  weight.normal_(0.0, std);
+  const int64_t out = weight.size(0), in = weight.size(1);
+  if (identity > 0 && in <= out) {
+    for (int64_t i = 0; i < out; ++i) weight[i][i % in] = -identity;
+  }
+  if (bias.defined()) bias.zero_();
+}
+
+double distance_layer_bound(Norm norm, int64_t in, int64_t out, double p) {
+  // ||a||_p - ||b||_p <= ||a - b||_p <= in^(1/p) ||a - b||_inf, and ||.||_p <= ||.||_2 for p >= 2
+  const double linf = std::isinf(p) ? 1.0 : std::pow(static_cast<double>(in), 1.0 / p);
+  if (norm == Norm::Linf) return linf;
+  const double l2 = p >= 2 ? 1.0 : std::pow(static_cast<double>(in), 1.0 / p - 0.5);
+  return std::sqrt(static_cast<double>(out)) * l2;
+}
+
+}  // namespace detail
+
+LinfDistLinearOptions::LinfDistLinearOptions(int64_t in_features, int64_t out_features)
+    : in_features_(in_features), out_features_(out_features) {}
+
+LinfDistLinearImpl::LinfDistLinearImpl(const LinfDistLinearOptions& options_) : options(options_) {
+  reset();
+}
+
+void LinfDistLinearImpl::reset() {
+  TORCH_CHECK(options.in_features() > 0 && options.out_features() > 0,
+              "lipkit::LinfDistLinear: features must be positive, got ", options.in_features(), " -> ",
+              options.out_features());
+  TORCH_CHECK(options.p() >= 1, "lipkit::LinfDistLinear: p must be >= 1 (or inf), got ", options.p());
+  weight = register_parameter("weight", torch::empty({options.out_features(), options.in_features()}));
+  bias = register_parameter("bias", options.bias() ? torch::empty({options.out_features()}) : torch::Tensor(),
+                            options.bias());
+  p_ = register_buffer("p", torch::full({}, options.p(), torch::kDouble));
+  detail::init_distance_layer(weight, bias, options.init_std(), options.identity_init());
+}
+
+void LinfDistLinearImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::LinfDistLinear(" << options.in_features() << ", " << options.out_features()
+         << ", p=" << p() << ", bias=" << (options.bias() ? "true" : "false") << ")";
+}
+
+double LinfDistLinearImpl::p() const { return p_.item<double>(); }
+
+void LinfDistLinearImpl::set_p(double p) {
+  TORCH_CHECK(p >= 1, "lipkit::LinfDistLinear: p must be >= 1 (or inf), got ", p);
+  p_.fill_(p);
+}
+
+torch::Tensor LinfDistLinearImpl::forward(const torch::Tensor& input) {
+  detail::check_input(input, "LinfDistLinear", 2, options.in_features(), weight, "(N, in_features)");
+  auto y = kernels::lp_dist(input, weight, p(), "LinfDistLinear");
+  return bias.defined() ? y + bias : y;
+}
+
+double LinfDistLinearImpl::lipschitz_bound(Norm norm) const {
+  return detail::distance_layer_bound(norm, options.in_features(), options.out_features(), p());
+}
+
+std::pair<torch::Tensor, torch::Tensor> LinfDistLinearImpl::interval_bounds(const torch::Tensor& lower,
+                                                                            const torch::Tensor& upper) {
+  TORCH_CHECK(std::isinf(p()), "lipkit::LinfDistLinear: interval bounds need p = inf, the layer has p = ", p());
+  auto [lo, hi] = kernels::sort_neuron_bounds(lower, upper, weight.detach().to(lower.scalar_type()), 1.0, 1);
+  if (bias.defined()) {
+    auto b = bias.detach().to(lower.scalar_type());
+    lo = lo + b, hi = hi + b;
+  }
+  return {lo, hi};
+}
+
+}  // namespace lipkit

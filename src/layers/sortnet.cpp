@@ -1,0 +1,110 @@
+#include "lipkit/layers/sortnet.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <random>
+
+#include "lipkit/kernels/dist.h"
+#include "lipkit/layers/linf_dist.h"
+
+namespace lipkit {
+
+SortNetLinearOptions::SortNetLinearOptions(int64_t in_features, int64_t out_features)
+    : in_features_(in_features), out_features_(out_features) {}
+
+SortNetLinearImpl::SortNetLinearImpl(const SortNetLinearOptions& options_) : options(options_) {
+  reset();
+}
+
+void SortNetLinearImpl::reset() {
+  TORCH_CHECK(options.in_features() > 0 && options.out_features() > 0,
+              "lipkit::SortNetLinear: features must be positive, got ", options.in_features(), " -> ",
+              options.out_features());
+  TORCH_CHECK(options.q() > 0 && options.q() <= 1, "lipkit::SortNetLinear: q must be in (0, 1], got ",
+              options.q());
+  TORCH_CHECK(options.k() >= 1 && options.k() <= 64, "lipkit::SortNetLinear: k must be in [1, 64], got ",
+              options.k());
+  TORCH_CHECK(options.p() >= 1, "lipkit::SortNetLinear: p must be >= 1 (or inf), got ", options.p());
+  weight = register_parameter("weight", torch::empty({options.out_features(), options.in_features()}));
+  bias = register_parameter("bias", options.bias() ? torch::empty({options.out_features()}) : torch::Tensor(),
+                            options.bias());
+  p_ = register_buffer("p", torch::full({}, options.p(), torch::kDouble));
+  step = register_buffer("step", torch::zeros({}, torch::kLong));
+  detail::init_distance_layer(weight, bias, options.init_std(), options.identity_init());
+}
+
+void SortNetLinearImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::SortNetLinear(" << options.in_features() << ", " << options.out_features()
+         << ", q=" << options.q() << ", k=" << eval_k() << ", p=" << p()
+         << ", bias=" << (options.bias() ? "true" : "false") << ")";
+}
+
+double SortNetLinearImpl::p() const { return p_.item<double>(); }
+
+void SortNetLinearImpl::set_p(double p) {
+  TORCH_CHECK(p >= 1, "lipkit::SortNetLinear: p must be >= 1 (or inf), got ", p);
+  p_.fill_(p);
+}
+
+int64_t SortNetLinearImpl::eval_k() const { return std::min(options.k(), options.in_features()); }
+
+torch::Tensor SortNetLinearImpl::forward(const torch::Tensor& input) {
+  detail::check_input(input, "SortNetLinear", 2, options.in_features(), weight, "(N, in_features)");
+  const double p = this->p();
+  torch::Tensor y;
+  const bool subset = is_training() && (torch::GradMode::is_enabled() || !std::isinf(p));
+  if (subset && options.q() < 1) {
+    // One subset per batch (the official code draws one per 32 samples); unbiased either way.
+    const int64_t n = options.in_features();
+    const int64_t s = step.item<int64_t>();
+    step.add_(1);
+    std::mt19937_64 rng(options.seed() * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(s));
+    std::bernoulli_distribution keep(options.q());
+    std::vector<int64_t> kept;
+    kept.reserve(n);
+    for (int64_t i = 0; i < n; ++i)
+      if (keep(rng)) kept.push_back(i);
+    if (kept.empty()) kept.push_back(static_cast<int64_t>(rng() % static_cast<uint64_t>(n)));
+    auto idx = torch::tensor(kept, torch::TensorOptions().dtype(torch::kLong).device(input.device()));
+    y = kernels::lp_dist(input.index_select(1, idx), weight.index_select(1, idx), p, "SortNetLinear");
+  } else if (subset) {
+    y = kernels::lp_dist(input, weight, p, "SortNetLinear");
+  } else {
+    y = kernels::sort_neuron(input, weight, options.q(), eval_k(), "SortNetLinear");
+  }
+  return bias.defined() ? y + bias : y;
+}
+
+double SortNetLinearImpl::lipschitz_bound(Norm norm) const {
+  return detail::distance_layer_bound(norm, options.in_features(), options.out_features(),
+                                      std::numeric_limits<double>::infinity());
+}
+
+std::pair<torch::Tensor, torch::Tensor> SortNetLinearImpl::interval_bounds(const torch::Tensor& lower,
+                                                                           const torch::Tensor& upper) {
+  auto [lo, hi] = kernels::sort_neuron_bounds(lower, upper, weight.detach().to(lower.scalar_type()),
+                                              options.q(), eval_k());
+  if (bias.defined()) {
+    auto b = bias.detach().to(lower.scalar_type());
+    lo = lo + b, hi = hi + b;
+  }
+  return {lo, hi};
+}
+
+void NegatedDistanceImpl::reset() { scale = register_parameter("scale", torch::ones({1})); }
+
+void NegatedDistanceImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::NegatedDistance()";
+}
+
+int64_t set_distance_p(torch::nn::Module& module, double p) {
+  int64_t n = 0;
+  for (auto& m : module.modules(/*include_self=*/true)) {
+    if (auto* a = m->as<LinfDistLinearImpl>()) a->set_p(p), ++n;
+    if (auto* b = m->as<SortNetLinearImpl>()) b->set_p(p), ++n;
+  }
+  return n;
+}
+
+}  // namespace lipkit
