@@ -71,6 +71,26 @@ TEST_F(Cli, TrainCertifyAttackInfo) {
   EXPECT_NE(refused.output.find("refused"), std::string::npos) << refused.output;
 }
 
+TEST_F(Cli, SortNetTrainsCertifiesAndSurvivesPgdLinf) {
+  const std::string cfg = dir_ + "/sortnet.json";
+  std::ofstream(cfg) << R"({"model": {"preset": "sortnet-fmnist", "width": 48, "dense_layers": 3}, "batch_size": 20, "epochs": 4,
+    "optimizer": {"name": "adam", "lr": 0.02, "betas": [0.9, 0.99]}, "schedule": {"name": "cosine"},
+    "loss": {"name": "mixture", "eps": 0.15, "lam0": 1.0, "lam_end": 0.02},
+    "distance": {"p": [8, 1000], "p_epochs": [0, 2]}, "norm": "linf", "radii": ["0.05"]})";
+  auto t = run("train --config " + cfg + " --out " + dir_ + "/sortnet --data " + data_ + " --quiet");
+  ASSERT_EQ(t.code, 0) << t.output;
+  auto c = run("certify --checkpoint " + dir_ + "/sortnet/model.pt --norm linf --radii 0.02,0.05 --data " + data_);
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("certified at 0.0500"), std::string::npos) << c.output;
+  EXPECT_NE(c.output.find("IBP"), std::string::npos) << c.output;  // both rules reported
+  auto a = run("attack --checkpoint " + dir_ + "/sortnet/model.pt --norm linf --eps 0.05 --steps 50 --data " + data_);
+  ASSERT_EQ(a.code, 0) << a.output;
+  EXPECT_NE(a.output.find("broken certificates 0"), std::string::npos) << a.output;
+  auto i = run("info --checkpoint " + dir_ + "/sortnet/model.pt");
+  EXPECT_NE(i.output.find("lipkit::SortNetLinear"), std::string::npos) << i.output;
+  EXPECT_NE(i.output.find("Lipschitz bound (linf)"), std::string::npos) << i.output;
+}
+
 TEST_F(Cli, PlainNetworkIsBoundedAndCertifiedByItsComputedBound) {
   const std::string cfg = dir_ + "/plain.json";
   std::ofstream(cfg) << R"({"model": {"preset": "plain-fmnist", "conv_layers": 1, "dense_layers": 1, "width": 4,

@@ -175,7 +175,8 @@ TEST(Config, TypesValuesAndRoundTrip) {
 }
 
 TEST(Config, EveryShippedConfigParsesAndBuilds) {
-  for (const std::string name : {"cpl-s", "sll-s", "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "plain-fmnist"}) {
+  for (const std::string name : {"cpl-s", "sll-s", "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "plain-fmnist",
+                                 "sortnet-fmnist", "linfdist-fmnist"}) {
     auto c = train::load_config(std::string(LIPKIT_SOURCE_DIR) + "/configs/" + name + ".json");
     const bool fm = name.find("fmnist") != std::string::npos;
     c.model.in_channels = fm ? 1 : 3;

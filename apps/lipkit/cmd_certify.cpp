@@ -14,7 +14,7 @@ namespace lipkit::cli {
 namespace {
 struct CertifyArgs {
   CommonOptions common;
-  std::string checkpoint, data, norm = "l2", radii = "36/255,72/255,108/255,1", json, plot, bound;
+  std::string checkpoint, data, norm = "l2", radii, json, plot, bound;
   int64_t iters = 0;
   int64_t subset = 0, batch_size = 500;
 };
@@ -33,7 +33,9 @@ void add_certify_command(CLI::App& app) {
   sub->add_option("--checkpoint", a->checkpoint, "model.pt written by lipkit train")->required();
   sub->add_option("--data", a->data, "data set name or folder (default: the checkpoint's)");
   sub->add_option("--norm", a->norm, "l2 or linf")->capture_default_str();
-  sub->add_option("--radii", a->radii, "comma-separated radii, fractions allowed")->capture_default_str();
+  sub->add_option("--radii", a->radii,
+                  "comma-separated radii, fractions allowed (default l2: 36/255,72/255,108/255,1; "
+                  "linf: 0.1,0.3 on grayscale data, 2/255,8/255 on color)");
   sub->add_option("--json", a->json, "write the report as JSON");
   sub->add_option("--plot", a->plot, "write certified accuracy vs radius as SVG");
   sub->add_option("--subset", a->subset, "only the first N test images")->check(CLI::NonNegativeNumber);
@@ -46,9 +48,12 @@ void add_certify_command(CLI::App& app) {
   sub->callback([a] {
     apply_common_options(a->common);
     const Norm norm = parse_norm(a->norm);
-    const auto radii = parse_radii(a->radii);
     auto m = load_checkpoint(a->checkpoint);
     auto test = load_test_data(a->data, m.meta, a->subset);
+    std::string radii_text = a->radii;
+    if (radii_text.empty())
+      radii_text = norm == Norm::L2 ? "36/255,72/255,108/255,1" : test.channels() == 1 ? "0.1,0.3" : "2/255,8/255";
+    const auto radii = parse_radii(radii_text);
     double whole = 0;
     bool proven = true;
     std::string source = "the lipkit layers' guaranteed bounds";

@@ -3,8 +3,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
 #include "lipkit/data/dataset.h"
 #include "lipkit/layers/lipschitz_layer.h"
+#include "lipkit/layers/sortnet.h"
 #include "lipkit/train/checkpoint.h"
 
 namespace lipkit::cli {
@@ -14,9 +17,12 @@ struct LoadedModel {
   nlohmann::json meta;
 };
 
+/// The checkpoint's model in eval mode. Distance layers are evaluated at p = inf, the network the
+/// l_inf-dist / SortNet papers certify (a run stopped inside the p schedule still has a finite p).
 inline LoadedModel load_checkpoint(const std::string& path) {
   LoadedModel m;
   m.model = train::load_model(path, &m.meta);
+  set_distance_p(*m.model, std::numeric_limits<double>::infinity());
   return m;
 }
 

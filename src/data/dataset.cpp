@@ -73,6 +73,8 @@ std::vector<double> channel_mean(const Dataset& d) {
   return std::vector<double>(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
 }
 
+double pixel_std(const Dataset& d) { return (d.images.to(torch::kDouble) / 255.0).std().item<double>(); }
+
 std::string default_folder(const std::string& name) {
   const auto n = canonical(name);
   if (n == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <fstream>
 #include <sys/stat.h>
@@ -11,7 +13,10 @@
 #include "lipkit/certify/certify.h"
 #include "lipkit/data/loader.h"
 #include "lipkit/data/transforms.h"
+#include "lipkit/layers/mean_shift.h"
+#include "lipkit/layers/sortnet.h"
 #include "lipkit/train/checkpoint.h"
+#include "lipkit/train/reestimate.h"
 
 namespace lipkit::train {
 
@@ -72,6 +77,10 @@ TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
   TORCH_CHECK(train_data.height() == train_data.width(), "train: square images expected, got ",
               train_data.height(), "x", train_data.width());
   spec.mean = data::channel_mean(train_data);
+  // Distance nets divide by the data's pixel std, as the official code (weights start N(0, 1) in
+  // that scale); the certificate accounts for it (InputNormalization's bound is 1 / std).
+  if ((spec.family == "sortnet" || spec.family == "linfdist") && spec.std.empty())
+    spec.std.assign(spec.in_channels, data::pixel_std(train_data));
 
   make_dirs(options.out_dir);
   const std::string ckpt = options.out_dir + "/model.pt";
@@ -115,10 +124,29 @@ TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
 
   TrainSummary summary;
   summary.epochs_done = start_epoch;
+  // Distance nets (SortNet, l_inf-dist): p follows the schedule; evaluation is at p = inf with
+  // mean-shift statistics re-estimated on training images (the first 10,000 after each epoch, all
+  // of them after the last, so the final checkpoint certifies with exact statistics).
+  const bool distance_net = set_distance_p(*model, distance_p(config.distance, 0.0)) > 0;
+  double current_p = distance_p(config.distance, 0.0);
+  torch::Tensor ce_scale;
+  for (auto& m : model->modules(false))
+    if (auto* neg = m->as<NegatedDistanceImpl>()) ce_scale = neg->scale;
+  const Norm eval_norm = config.norm == "linf" ? Norm::Linf : Norm::L2;
+  // the hinge's eps is in pixels; the logits are 1-Lipschitz in the normalized input
+  const double eps_scale = spec.std.empty() ? 1.0 : 1.0 / *std::min_element(spec.std.begin(), spec.std.end());
+
   // Per-epoch evaluation: certified accuracy for Lipschitz models; clean accuracy only for plain
   // networks, whose bound is computed on demand (`lipkit certify --bound gram`).
-  auto evaluate = [&](torch::nn::Sequential& m, const data::Dataset& d) {
-    if (spec.family != "plain") return certify::certify(m, d, Norm::L2, config.radii);
+  auto evaluate = [&](torch::nn::Sequential& m, const data::Dataset& d, bool final_epoch = false) {
+    if (distance_net) {
+      reestimate_mean_shift(m, final_epoch ? train_data : train_data.head(10000));
+      set_distance_p(*m, std::numeric_limits<double>::infinity());
+      auto r = certify::certify(m, d, eval_norm, config.radii);
+      set_distance_p(*m, current_p);
+      return r;
+    }
+    if (spec.family != "plain") return certify::certify(m, d, eval_norm, config.radii);
     certify::CertifyResult r;
     r.total = d.size();
     m->eval();
@@ -131,7 +159,7 @@ TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
     return r;
   };
   if (start_epoch >= config.epochs) {  // resuming a finished run: report it, train nothing
-    auto cert = evaluate(model, test_data);
+    auto cert = evaluate(model, test_data, true);
     summary.clean_accuracy = cert.clean_accuracy();
     for (size_t i = 0; i < cert.radii.size(); ++i) summary.certified_accuracy.push_back(cert.certified_accuracy(i));
   }
@@ -145,9 +173,21 @@ TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
     while (loader.next(batch)) {
       const int64_t step = epoch * nb + batch.index;
       set_lr(*optimizer, learning_rate(config.schedule, config.optimizer.lr, step, total_steps));
+      const double rho_p = phase_progress(config.distance.p_epochs_begin, config.distance.p_epochs_end, step, nb);
+      if (distance_net && distance_p(config.distance, rho_p) != current_p) {
+        current_p = distance_p(config.distance, rho_p);
+        set_distance_p(*model, current_p);
+      }
+      LossState state;
+      state.eps = config.loss.eps * eps_scale *
+                  eps_fraction(phase_progress(config.distance.eps_epochs_begin, config.distance.eps_epochs_end,
+                                              step, nb),
+                               config.distance.eps_smooth);
+      state.lam = config.loss.lam0 * std::pow(config.loss.lam_end / config.loss.lam0, rho_p);
+      state.ce_scale = ce_scale;
       optimizer->zero_grad();
       auto logits = model->forward(batch.x);
-      auto loss = compute_loss(config.loss, logits, batch.y);
+      auto loss = compute_loss(config.loss, logits, batch.y, state);
       const double lv = loss.item<double>();
       TORCH_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, " batch ",
                   batch.index + 1, " (lr ", learning_rate(config.schedule, config.optimizer.lr, step, total_steps),
@@ -176,7 +216,7 @@ TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
     if (tty) std::fprintf(stderr, "\n");
     const double train_secs = std::chrono::duration<double>(Clock::now() - e0).count();
 
-    auto cert = evaluate(model, test_data);
+    auto cert = evaluate(model, test_data, epoch + 1 == config.epochs);
     model->train();
     save_checkpoint(ckpt, *model, optimizer.get(), meta_for(epoch + 1, 0));
 
@@ -186,6 +226,7 @@ TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
                            {"test_accuracy", cert.clean_accuracy()},
                            {"train_seconds", train_secs},
                            {"images_per_second", seen / std::max(train_secs, 1e-9)}};
+    if (distance_net) line["p"] = std::isinf(current_p) ? nlohmann::json("inf") : nlohmann::json(current_p);
     nlohmann::json certified = nlohmann::json::array();
     std::string cert_text;
     for (size_t i = 0; i < cert.radii.size(); ++i) {

@@ -25,6 +25,8 @@ struct Dataset {
 
 /// Per-channel mean of the pixels scaled to [0, 1].
 std::vector<double> channel_mean(const Dataset& d);
+/// Standard deviation of all pixels in [0, 1] (one value for every channel: the l_inf ball stays a cube).
+double pixel_std(const Dataset& d);
 
 enum class Split { Train, Test };
 

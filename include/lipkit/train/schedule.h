@@ -28,7 +28,7 @@ struct DistanceScheduleSpec {
 
 /// Progress in [0, 1] of the phase [begin, end] (epochs) at iteration `step` (1 if the phase is empty).
 double phase_progress(double begin_epoch, double end_epoch, int64_t step, int64_t steps_per_epoch);
-/// p at progress rho of the p phase.
+/// p at progress rho of the p phase, rounded to an integer (inf once the phase is over).
 double distance_p(const DistanceScheduleSpec& spec, double rho);
 /// Fraction of the final eps at progress rho of the eps phase.
 double eps_fraction(double rho, double smooth);
