@@ -79,10 +79,11 @@ TEST_F(Cli, SortNetTrainsCertifiesAndSurvivesPgdLinf) {
     "distance": {"p": [8, 1000], "p_epochs": [0, 2]}, "norm": "linf", "radii": ["0.05"]})";
   auto t = run("train --config " + cfg + " --out " + dir_ + "/sortnet --data " + data_ + " --quiet");
   ASSERT_EQ(t.code, 0) << t.output;
-  auto c = run("certify --checkpoint " + dir_ + "/sortnet/model.pt --norm linf --radii 0.02,0.05 --data " + data_);
+  auto c = run("certify --checkpoint " + dir_ + "/sortnet/model.pt --norm linf --radii 0.02,0.05 --reestimate --data " + data_);
   ASSERT_EQ(c.code, 0) << c.output;
   EXPECT_NE(c.output.find("certified at 0.0500"), std::string::npos) << c.output;
   EXPECT_NE(c.output.find("IBP"), std::string::npos) << c.output;  // both rules reported
+  EXPECT_NE(c.output.find("re-estimated 2 mean-shift layers"), std::string::npos) << c.output;
   auto a = run("attack --checkpoint " + dir_ + "/sortnet/model.pt --norm linf --eps 0.05 --steps 50 --data " + data_);
   ASSERT_EQ(a.code, 0) << a.output;
   EXPECT_NE(a.output.find("broken certificates 0"), std::string::npos) << a.output;

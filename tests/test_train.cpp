@@ -109,6 +109,40 @@ TEST_F(Trainer, ResumeAfterInterruptionGivesTheSameWeights) {
   for (const auto& p : ba) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
 }
 
+TEST_F(Trainer, SortNetResumesBitForBit) {
+  // random input subsets, the p schedule and mean-shift statistics must all resume exactly
+  train::TrainConfig c;
+  c.model = models::model_preset("sortnet-fmnist");
+  c.model.width = 16;
+  c.model.dense_layers = 3;
+  c.data = data_;
+  c.epochs = 2;
+  c.batch_size = 20;
+  c.loss.name = "mixture";
+  c.loss.eps = 0.1;
+  c.distance.p_epochs_begin = 0, c.distance.p_epochs_end = 1.5;
+  c.norm = "linf";
+  c.radii = {0.05};
+  train::TrainOptions straight;
+  straight.out_dir = lipkit::testing::fresh_dir("sortnet_straight");
+  straight.progress = false;
+  train::train(c, straight);
+  train::TrainOptions cut = straight;
+  cut.out_dir = lipkit::testing::fresh_dir("sortnet_cut");
+  int calls = 0;
+  cut.stop_requested = [&calls] { return ++calls == 25; };
+  ASSERT_TRUE(train::train(c, cut).interrupted);
+  cut.stop_requested = nullptr;
+  cut.resume = true;
+  train::train(c, cut);
+  auto a = train::load_model(straight.out_dir + "/model.pt");
+  auto b = train::load_model(cut.out_dir + "/model.pt");
+  auto pb = b->named_parameters();
+  for (const auto& p : a->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  auto bb = b->named_buffers();
+  for (const auto& p : a->named_buffers()) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
+}
+
 TEST_F(Trainer, ResumeWithAnotherConfigIsRefused) {
   auto c = small_config(data_);
   c.epochs = 1;
@@ -186,6 +220,17 @@ TEST(Config, EveryShippedConfigParsesAndBuilds) {
     if (fm) model->eval();  // eval of the CIFAR sizes computes proven bounds of 2048-wide layers: slow
     auto y = model->forward(torch::rand({1, c.model.in_channels, c.model.image_size, c.model.image_size}));
     EXPECT_EQ(y.sizes(), torch::IntArrayRef({1, 10})) << name;
+  }
+}
+
+TEST(Config, PaperSortNetRecipesParse) {
+  // the paper-sized models (width 5120) are parsed, not built: 100M+ parameters
+  for (const std::string name : {"sortnet-mnist", "sortnet-mnist-0.3", "sortnet-cifar10-2", "sortnet-cifar10-8"}) {
+    auto c = train::load_config(std::string(LIPKIT_SOURCE_DIR) + "/configs/" + name + ".json");
+    EXPECT_EQ(c.model.family, "sortnet") << name;
+    EXPECT_EQ(c.model.width, 5120) << name;
+    EXPECT_EQ(c.loss.name, "mixture") << name;
+    EXPECT_EQ(c.norm, "linf") << name;
   }
 }
 

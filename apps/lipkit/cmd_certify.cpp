@@ -7,6 +7,7 @@
 #include "lipkit/certify/certify.h"
 #include "lipkit/certify/report.h"
 #include "lipkit/lipschitz/bounds.h"
+#include "lipkit/train/reestimate.h"
 #include "model_io.h"
 
 namespace lipkit::cli {
@@ -17,6 +18,7 @@ struct CertifyArgs {
   std::string checkpoint, data, norm = "l2", radii, json, plot, bound;
   int64_t iters = 0;
   int64_t subset = 0, batch_size = 500;
+  bool reestimate = false;
 };
 
 std::vector<double> parse_radii(const std::string& text) {
@@ -43,6 +45,9 @@ void add_certify_command(CLI::App& app) {
   sub->add_option("--bound", a->bound,
                   "certify by a computed whole-model bound: gram (proven), exact (proven), power (estimate); "
                   "default: the lipkit layers' own guarantees");
+  sub->add_flag("--reestimate", a->reestimate,
+                "recompute mean-shift statistics over the training set first (l_inf-dist / SortNet; "
+                "lipkit train already does this after its last epoch)");
   sub->add_option("--iters", a->iters, "Gram squarings or power iterations for --bound (0: default)");
   add_common_options(*sub, a->common);
   sub->callback([a] {
@@ -50,6 +55,12 @@ void add_certify_command(CLI::App& app) {
     const Norm norm = parse_norm(a->norm);
     auto m = load_checkpoint(a->checkpoint);
     auto test = load_test_data(a->data, m.meta, a->subset);
+    if (a->reestimate) {
+      const std::string spec = a->data.empty() ? m.meta.value("data", std::string("fashion-mnist")) : a->data;
+      const auto n = train::reestimate_mean_shift(m.model, data::load_dataset(spec, data::Split::Train));
+      std::printf("re-estimated %ld mean-shift layers over the training set\n", (long)n);
+      m.model->eval();
+    }
     std::string radii_text = a->radii;
     if (radii_text.empty())
       radii_text = norm == Norm::L2 ? "36/255,72/255,108/255,1" : test.channels() == 1 ? "0.1,0.3" : "2/255,8/255";

@@ -10,14 +10,22 @@ namespace lipkit {
 
 namespace detail {
 
-void init_distance_layer(torch::Tensor& weight, torch::Tensor& bias, double std, double identity) {
+DistanceParameters register_distance_parameters(torch::nn::Module& m, const char* layer, int64_t in,
+                                                int64_t out, bool bias, double p, double std,
+                                                double identity) {
+  TORCH_CHECK(in > 0 && out > 0, "lipkit::", layer, ": features must be positive, got ", in, " -> ", out);
+  TORCH_CHECK(p >= 1, "lipkit::", layer, ": p must be >= 1 (or inf), got ", p);
+  DistanceParameters d;
+  d.weight = m.register_parameter("weight", torch::empty({out, in}));
+  d.bias = m.register_parameter("bias", bias ? torch::empty({out}) : torch::Tensor(), bias);
+  d.p = m.register_buffer("p", torch::full({}, p, torch::kDouble));
   torch::NoGradGuard no_grad;
-  weight.normal_(0.0, std);
-  const int64_t out = weight.size(0), in = weight.size(1);
+  d.weight.normal_(0.0, std);
   if (identity > 0 && in <= out) {
-    for (int64_t i = 0; i < out; ++i) weight[i][i % in] = -identity;
+    for (int64_t i = 0; i < out; ++i) d.weight[i][i % in] = -identity;
   }
-  if (bias.defined()) bias.zero_();
+  if (d.bias.defined()) d.bias.zero_();
+  return d;
 }
 
 double distance_layer_bound(Norm norm, int64_t in, int64_t out, double p) {
@@ -38,15 +46,10 @@ LinfDistLinearImpl::LinfDistLinearImpl(const LinfDistLinearOptions& options_) : 
 }
 
 void LinfDistLinearImpl::reset() {
-  TORCH_CHECK(options.in_features() > 0 && options.out_features() > 0,
-              "lipkit::LinfDistLinear: features must be positive, got ", options.in_features(), " -> ",
-              options.out_features());
-  TORCH_CHECK(options.p() >= 1, "lipkit::LinfDistLinear: p must be >= 1 (or inf), got ", options.p());
-  weight = register_parameter("weight", torch::empty({options.out_features(), options.in_features()}));
-  bias = register_parameter("bias", options.bias() ? torch::empty({options.out_features()}) : torch::Tensor(),
-                            options.bias());
-  p_ = register_buffer("p", torch::full({}, options.p(), torch::kDouble));
-  detail::init_distance_layer(weight, bias, options.init_std(), options.identity_init());
+  auto d = detail::register_distance_parameters(*this, "LinfDistLinear", options.in_features(),
+                                                options.out_features(), options.bias(), options.p(),
+                                                options.init_std(), options.identity_init());
+  weight = d.weight, bias = d.bias, p_ = d.p;
 }
 
 void LinfDistLinearImpl::pretty_print(std::ostream& stream) const {

@@ -18,20 +18,15 @@ SortNetLinearImpl::SortNetLinearImpl(const SortNetLinearOptions& options_) : opt
 }
 
 void SortNetLinearImpl::reset() {
-  TORCH_CHECK(options.in_features() > 0 && options.out_features() > 0,
-              "lipkit::SortNetLinear: features must be positive, got ", options.in_features(), " -> ",
-              options.out_features());
   TORCH_CHECK(options.q() > 0 && options.q() <= 1, "lipkit::SortNetLinear: q must be in (0, 1], got ",
               options.q());
   TORCH_CHECK(options.k() >= 1 && options.k() <= 64, "lipkit::SortNetLinear: k must be in [1, 64], got ",
               options.k());
-  TORCH_CHECK(options.p() >= 1, "lipkit::SortNetLinear: p must be >= 1 (or inf), got ", options.p());
-  weight = register_parameter("weight", torch::empty({options.out_features(), options.in_features()}));
-  bias = register_parameter("bias", options.bias() ? torch::empty({options.out_features()}) : torch::Tensor(),
-                            options.bias());
-  p_ = register_buffer("p", torch::full({}, options.p(), torch::kDouble));
+  auto d = detail::register_distance_parameters(*this, "SortNetLinear", options.in_features(),
+                                                options.out_features(), options.bias(), options.p(),
+                                                options.init_std(), options.identity_init());
+  weight = d.weight, bias = d.bias, p_ = d.p;
   step = register_buffer("step", torch::zeros({}, torch::kLong));
-  detail::init_distance_layer(weight, bias, options.init_std(), options.identity_init());
 }
 
 void SortNetLinearImpl::pretty_print(std::ostream& stream) const {

@@ -56,8 +56,14 @@ class LinfDistLinearImpl : public torch::nn::Cloneable<LinfDistLinearImpl>, publ
 TORCH_MODULE(LinfDistLinear);
 
 namespace detail {
-/// N(0, std^2) weights plus the identity-style init; zero bias.
-void init_distance_layer(torch::Tensor& weight, torch::Tensor& bias, double std, double identity);
+struct DistanceParameters {
+  torch::Tensor weight, bias, p;
+};
+/// Checks the sizes and p, registers weight (out, in), bias (if wanted) and the p buffer on `m`,
+/// and initializes them: N(0, std^2) weights plus the identity-style init, zero bias.
+DistanceParameters register_distance_parameters(torch::nn::Module& m, const char* layer, int64_t in,
+                                                int64_t out, bool bias, double p, double std,
+                                                double identity);
 /// The eval bound of a distance layer with `in` inputs, `out` outputs, at p.
 double distance_layer_bound(Norm norm, int64_t in, int64_t out, double p);
 }  // namespace detail
