@@ -82,20 +82,22 @@ TEST_F(Trainer, OneEpochReducesTheLoss) {
   }
 }
 
-TEST_F(Trainer, ResumeAfterInterruptionGivesTheSameWeights) {
-  auto c = small_config(data_);
+// Trains c straight, and again interrupted after `stop_at` batches and resumed: parameters and
+// buffers (power-iteration vectors, mask counters, mean-shift statistics, p) must be identical.
+void expect_resume_is_exact(const train::TrainConfig& c, const std::string& name, int stop_at,
+                            int64_t expected_batch) {
   train::TrainOptions straight;
-  straight.out_dir = lipkit::testing::fresh_dir("trainer_straight");
+  straight.out_dir = lipkit::testing::fresh_dir(name + "_straight");
   straight.progress = false;
   train::train(c, straight);
 
   train::TrainOptions cut = straight;
-  cut.out_dir = lipkit::testing::fresh_dir("trainer_cut");
+  cut.out_dir = lipkit::testing::fresh_dir(name + "_cut");
   int calls = 0;
-  cut.stop_requested = [&calls] { return ++calls == 23; };  // mid second epoch (20 batches/epoch)
+  cut.stop_requested = [&calls, stop_at] { return ++calls == stop_at; };
   auto s = train::train(c, cut);
   ASSERT_TRUE(s.interrupted);
-  EXPECT_EQ(train::read_checkpoint_meta(cut.out_dir + "/model.pt").at("batch"), 3);
+  EXPECT_EQ(train::read_checkpoint_meta(cut.out_dir + "/model.pt").at("batch"), expected_batch);
   cut.stop_requested = nullptr;
   cut.resume = true;
   auto done = train::train(c, cut);
@@ -103,10 +105,14 @@ TEST_F(Trainer, ResumeAfterInterruptionGivesTheSameWeights) {
 
   auto a = train::load_model(straight.out_dir + "/model.pt");
   auto b = train::load_model(cut.out_dir + "/model.pt");
-  auto pa = a->named_parameters(), pb = b->named_parameters();
-  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
-  auto ba = a->named_buffers(), bb = b->named_buffers();
-  for (const auto& p : ba) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
+  auto pb = b->named_parameters();
+  for (const auto& p : a->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  auto bb = b->named_buffers();
+  for (const auto& p : a->named_buffers()) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
+}
+
+TEST_F(Trainer, ResumeAfterInterruptionGivesTheSameWeights) {
+  expect_resume_is_exact(small_config(data_), "trainer", 23, 3);  // mid second epoch (20 batches/epoch)
 }
 
 TEST_F(Trainer, SortNetResumesBitForBit) {
@@ -123,24 +129,7 @@ TEST_F(Trainer, SortNetResumesBitForBit) {
   c.distance.p_epochs_begin = 0, c.distance.p_epochs_end = 1.5;
   c.norm = "linf";
   c.radii = {0.05};
-  train::TrainOptions straight;
-  straight.out_dir = lipkit::testing::fresh_dir("sortnet_straight");
-  straight.progress = false;
-  train::train(c, straight);
-  train::TrainOptions cut = straight;
-  cut.out_dir = lipkit::testing::fresh_dir("sortnet_cut");
-  int calls = 0;
-  cut.stop_requested = [&calls] { return ++calls == 25; };
-  ASSERT_TRUE(train::train(c, cut).interrupted);
-  cut.stop_requested = nullptr;
-  cut.resume = true;
-  train::train(c, cut);
-  auto a = train::load_model(straight.out_dir + "/model.pt");
-  auto b = train::load_model(cut.out_dir + "/model.pt");
-  auto pb = b->named_parameters();
-  for (const auto& p : a->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
-  auto bb = b->named_buffers();
-  for (const auto& p : a->named_buffers()) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
+  expect_resume_is_exact(c, "sortnet", 25, 5);
 }
 
 TEST_F(Trainer, ResumeWithAnotherConfigIsRefused) {

@@ -142,16 +142,11 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_forward(const at::Tensor& x, cons
 #if LIPKIT_HAS_AVX2_PATH
     if (use_avx2()) scan = &scan_pair_avx2<scalar_t>;
 #endif
-    Tiling(B, M, N, sizeof(scalar_t), 1).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
-      for (int64_t b = b0; b < b1; ++b) for (int64_t m = m0; m < m1; ++m) {
-        const int64_t t = b * M + m;
-        const scalar_t* xr = xp + (t / M) * N;
-        const scalar_t* wr = wp + (t % M) * N;
-        TopK<scalar_t> top(static_cast<int>(k));
-        scan(xr, wr, N, top);
-        yp[t] = top.weighted(c.data());
-        std::copy(top.id, top.id + k, ip + t * k);
-      }
+    Tiling(B, M, N, sizeof(scalar_t), 1).run_pairs([&](int64_t b, int64_t m) {
+      TopK<scalar_t> top(static_cast<int>(k));
+      scan(xp + b * N, wp + m * N, N, top);
+      yp[b * M + m] = top.weighted(c.data());
+      std::copy(top.id, top.id + k, ip + (b * M + m) * k);
     });
   });
   return {y, idx};
@@ -208,17 +203,11 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_box(const at::Tensor& lower, cons
 #if LIPKIT_HAS_AVX2_PATH
     if (use_avx2()) scan = &scan_box_avx2<scalar_t>;
 #endif
-    Tiling(B, M, N, sizeof(scalar_t), 1).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
-      for (int64_t b = b0; b < b1; ++b) for (int64_t m = m0; m < m1; ++m) {
-        const int64_t t = b * M + m;
-        const scalar_t* lr = lp + (t / M) * N;
-        const scalar_t* ur = up + (t / M) * N;
-        const scalar_t* wr = wp + (t % M) * N;
-        TopK<scalar_t> top_hi(static_cast<int>(k)), top_lo(static_cast<int>(k));
-        scan(lr, ur, wr, N, top_hi, top_lo);
-        hi[t] = top_hi.weighted(c.data());
-        lo[t] = top_lo.weighted(c.data());
-      }
+    Tiling(B, M, N, sizeof(scalar_t), 1).run_pairs([&](int64_t b, int64_t m) {
+      TopK<scalar_t> top_hi(static_cast<int>(k)), top_lo(static_cast<int>(k));
+      scan(lp + b * N, up + b * N, wp + m * N, N, top_hi, top_lo);
+      hi[b * M + m] = top_hi.weighted(c.data());
+      lo[b * M + m] = top_lo.weighted(c.data());
     });
   });
   return {ylo, yhi};

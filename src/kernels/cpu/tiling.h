@@ -34,6 +34,14 @@ struct Tiling {
       }
     });
   }
+  /// f(b, m) for every pair, block by block, in parallel.
+  template <typename F>
+  void run_pairs(const F& f) const {
+    run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
+      for (int64_t b = b0; b < b1; ++b)
+        for (int64_t m = m0; m < m1; ++m) f(b, m);
+    });
+  }
 };
 
 }  // namespace lipkit::kernels::cpu
