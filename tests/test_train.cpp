@@ -11,6 +11,7 @@
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/config.h"
 #include "lipkit/train/trainer.h"
+#include "support/expect_error.h"
 #include "support/synthetic_data.h"
 
 using namespace lipkit;
@@ -210,6 +211,18 @@ TEST(Config, EveryShippedConfigParsesAndBuilds) {
     auto y = model->forward(torch::rand({1, c.model.in_channels, c.model.image_size, c.model.image_size}));
     EXPECT_EQ(y.sizes(), torch::IntArrayRef({1, 10})) << name;
   }
+}
+
+TEST(Config, DistanceSectionErrorsNameTheField) {
+  const std::string src = "x.json";
+  auto bad = [&](const char* text, const std::vector<std::string>& needles) {
+    lipkit::testing::expect_error([&] { train::config_from_json(nlohmann::json::parse(text), src); }, needles);
+  };
+  bad(R"({"distance": {"p": [8], "pp": 3}})", {"x.json", "unknown key", "distance.pp"});
+  bad(R"({"distance": {"p": [8]}})", {"x.json", "distance.p takes two values"});
+  bad(R"({"distance": {"p": [8, 4]}})", {"distance.p must be"});
+  bad(R"({"loss": {"name": "mixture", "eps": 0}})", {"loss.eps must be positive"});
+  bad(R"({"norm": "l1"})", {"norm must be l2 or linf"});
 }
 
 TEST(Config, PaperSortNetRecipesParse) {

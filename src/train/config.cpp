@@ -121,24 +121,17 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
     l.get("lam_end", c.loss.lam_end);
     l.finish();
   }
+  // read now, checked after the unknown-key report (a misspelt key is the likelier mistake)
+  auto& ds = c.distance;
+  std::vector<double> dist_p{ds.p_start, ds.p_end}, dist_pe{ds.p_epochs_begin, ds.p_epochs_end},
+      dist_ee{ds.eps_epochs_begin, ds.eps_epochs_end};
   if (r.has("distance")) {
     Reader d(r.at("distance"), "distance.", unknown, source);
-    auto& ds = c.distance;
-    std::vector<double> p{ds.p_start, ds.p_end}, pe{ds.p_epochs_begin, ds.p_epochs_end},
-        ee{ds.eps_epochs_begin, ds.eps_epochs_end};
-    d.get("p", p);
-    d.get("p_epochs", pe);
-    d.get("eps_epochs", ee);
+    d.get("p", dist_p);
+    d.get("p_epochs", dist_pe);
+    d.get("eps_epochs", dist_ee);
     d.get("eps_smooth", ds.eps_smooth);
     d.finish();
-    TORCH_CHECK(p.size() == 2 && pe.size() == 2 && ee.size() == 2, source,
-                ": distance.p, distance.p_epochs and distance.eps_epochs take two values each");
-    TORCH_CHECK(p[0] >= 1 && p[1] >= p[0], source, ": distance.p must be [start, end] with 1 <= start <= end, got [",
-                p[0], ", ", p[1], "]");
-    TORCH_CHECK(ds.eps_smooth >= 0 && ds.eps_smooth < 1, source, ": distance.eps_smooth must be in [0, 1)");
-    ds.p_start = p[0], ds.p_end = p[1];
-    ds.p_epochs_begin = pe[0], ds.p_epochs_end = pe[1];
-    ds.eps_epochs_begin = ee[0], ds.eps_epochs_end = ee[1];
   }
   r.get("norm", c.norm);
   if (r.has("augment")) {
@@ -160,6 +153,15 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
     for (const auto& k : unknown) list += (list.empty() ? "" : ", ") + k;
     TORCH_CHECK(false, source, ": unknown key", unknown.size() > 1 ? "s" : "", ": ", list);
   }
+  for (const auto& [name, v] : {std::pair<const char*, const std::vector<double>*>{"p", &dist_p},
+                                {"p_epochs", &dist_pe}, {"eps_epochs", &dist_ee}})
+    TORCH_CHECK(v->size() == 2, source, ": distance.", name, " takes two values ([start, end]), got ", v->size());
+  TORCH_CHECK(dist_p[0] >= 1 && dist_p[1] >= dist_p[0], source,
+              ": distance.p must be [start, end] with 1 <= start <= end, got [", dist_p[0], ", ", dist_p[1], "]");
+  TORCH_CHECK(ds.eps_smooth >= 0 && ds.eps_smooth < 1, source, ": distance.eps_smooth must be in [0, 1)");
+  ds.p_start = dist_p[0], ds.p_end = dist_p[1];
+  ds.p_epochs_begin = dist_pe[0], ds.p_epochs_end = dist_pe[1];
+  ds.eps_epochs_begin = dist_ee[0], ds.eps_epochs_end = dist_ee[1];
   TORCH_CHECK(c.epochs >= 1, source, ": epochs must be >= 1, got ", c.epochs);
   TORCH_CHECK(c.batch_size >= 1, source, ": batch_size must be >= 1, got ", c.batch_size);
   TORCH_CHECK(c.optimizer.name == "adam" || c.optimizer.name == "sgd", source,
