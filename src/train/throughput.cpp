@@ -64,9 +64,28 @@ Throughput measure_throughput(torch::nn::Sequential& model, std::vector<int64_t>
   return t;
 }
 
+namespace {
+bool distance_family(const models::ModelSpec& s) { return s.family == "sortnet" || s.family == "linfdist"; }
+// (in, out) of each layer of a distance net: pixels -> width, (depth - 2) x width -> width, width -> classes
+std::vector<std::pair<int64_t, int64_t>> distance_layers(const models::ModelSpec& s) {
+  std::vector<std::pair<int64_t, int64_t>> l{{s.in_channels * s.image_size * s.image_size, s.width}};
+  for (int64_t i = 0; i + 2 < s.dense_layers; ++i) l.emplace_back(s.width, s.width);
+  l.emplace_back(s.width, s.num_classes);
+  return l;
+}
+}  // namespace
+
 torch::nn::Sequential plain_counterpart(const models::ModelSpec& s) {
   namespace nn = torch::nn;
   nn::Sequential net;
+  if (distance_family(s)) {  // an MLP with the same weight shapes
+    net->push_back(nn::Flatten());
+    for (const auto& [in, out] : distance_layers(s)) {
+      net->push_back(nn::Linear(in, out));
+      net->push_back(nn::ReLU());
+    }
+    return net;
+  }
   const int64_t side = s.image_size / s.pool;
   net->push_back(nn::Conv2d(nn::Conv2dOptions(s.in_channels, s.width, 1)));  // stands for channel padding
   for (int64_t i = 0; i < s.conv_layers; ++i) {
@@ -87,6 +106,11 @@ torch::nn::Sequential plain_counterpart(const models::ModelSpec& s) {
 }
 
 double forward_flops(const models::ModelSpec& s) {
+  if (distance_family(s)) {  // two ops per (input, output) pair, as a matrix product's multiply-add
+    double flops = 0;
+    for (const auto& [in, out] : distance_layers(s)) flops += 2.0 * in * out;
+    return flops;
+  }
   const double hw = double(s.image_size) * s.image_size;
   const double side = double(s.image_size) / s.pool;
   const double f = s.width * side * side;

@@ -24,11 +24,13 @@ Throughput measure_throughput(torch::nn::Sequential& model, std::vector<int64_t>
 
 /// The same architecture without the Lipschitz constraints: every residual layer becomes its two
 /// plain weight layers with a ReLU (conv C->hidden, ReLU, conv hidden->C; Linear likewise), the
-/// head a plain Linear. Same weight shapes, same FLOPs for the matrix products.
+/// head a plain Linear. Same weight shapes, same FLOPs for the matrix products. Distance nets
+/// (sortnet, linfdist): an MLP of Linear + ReLU layers with the distance layers' weight shapes.
 torch::nn::Sequential plain_counterpart(const models::ModelSpec& spec);
 
 /// Multiply-add FLOPs (2 per MAC) of one forward pass for one image, counting the matrix products
-/// of the residual layers (conv/dense and their adjoint) and the head.
+/// of the residual layers (conv/dense and their adjoint) and the head; for distance nets 2 ops per
+/// (input, output) pair of each layer.
 double forward_flops(const models::ModelSpec& spec);
 
 }  // namespace lipkit::train

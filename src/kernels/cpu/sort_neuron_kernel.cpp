@@ -45,24 +45,26 @@ struct TopK {
 };
 
 // Top-k over one pair of the values vals(i) (a vector at i) / val1(i) (a scalar). First a cheap
-// lower bound of the k-th largest: the smallest of the maxima of k disjoint blocks (k elements are
-// at least that large). Then only lanes at or above it are pushed, by their mask bits, so the
-// branchy insertion touches a few dozen elements instead of every lane of every passing vector.
+// lower bound of the k-th largest: the k-th largest of the maxima of 2k disjoint blocks (k distinct
+// elements are at least that large). Then only lanes at or above it are pushed, by their mask bits,
+// so the branchy insertion touches a dozen or so elements instead of every lane of every vector.
 template <typename S, typename T, typename Vals, typename Val1>
 LIPKIT_INLINE void topk_scan(int64_t N, const Vals& vals, const Val1& val1, TopK<T>& top) {
   using V = typename S::V;
   constexpr int L = S::kLanes;
   const int64_t nv = N / L;
   T floor = -1;
-  if (top.k > 1 && nv >= 2 * top.k) {
-    floor = std::numeric_limits<T>::infinity();
-    for (int64_t blk = 0; blk < top.k; ++blk) {
-      const int64_t v0 = nv * blk / top.k, v1 = nv * (blk + 1) / top.k;
+  const int64_t blocks = 2 * top.k;
+  if (top.k > 1 && nv >= 2 * blocks) {
+    T maxima[2 * kMaxK];
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t v0 = nv * blk / blocks, v1 = nv * (blk + 1) / blocks;
       V m = vals(v0 * L);
       for (int64_t v = v0 + 1; v < v1; ++v) m = S::max(m, vals(v * L));
-      floor = std::min(floor, S::hmax(m));
+      maxima[blk] = S::hmax(m);
     }
-    floor = std::nextafter(floor, T(-1));  // lanes equal to the bound must pass the strict test
+    std::nth_element(maxima, maxima + top.k - 1, maxima + blocks, [](T a, T b) { return a > b; });
+    floor = std::nextafter(maxima[top.k - 1], T(-1));  // lanes equal to the bound must pass the strict test
   }
   auto push_lanes = [&](const V& d, int64_t i) {
     unsigned bits = S::mask_greater(d, S::set1(std::max(floor, top.val[top.k - 1])));
