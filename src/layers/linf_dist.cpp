@@ -38,6 +38,13 @@ double distance_layer_bound(Norm norm, int64_t in, int64_t out, double p) {
 
 }  // namespace detail
 
+double DistanceLayer::p() const { return p_.item<double>(); }
+
+void DistanceLayer::set_p(double p) {
+  TORCH_CHECK(p >= 1, "lipkit::", layer_name_, ": p must be >= 1 (or inf), got ", p);
+  p_.fill_(p);
+}
+
 LinfDistLinearOptions::LinfDistLinearOptions(int64_t in_features, int64_t out_features)
     : in_features_(in_features), out_features_(out_features) {}
 
@@ -50,18 +57,12 @@ void LinfDistLinearImpl::reset() {
                                                 options.out_features(), options.bias(), options.p(),
                                                 options.init_std(), options.identity_init());
   weight = d.weight, bias = d.bias, p_ = d.p;
+  layer_name_ = "LinfDistLinear";
 }
 
 void LinfDistLinearImpl::pretty_print(std::ostream& stream) const {
   stream << "lipkit::LinfDistLinear(" << options.in_features() << ", " << options.out_features()
          << ", p=" << p() << ", bias=" << (options.bias() ? "true" : "false") << ")";
-}
-
-double LinfDistLinearImpl::p() const { return p_.item<double>(); }
-
-void LinfDistLinearImpl::set_p(double p) {
-  TORCH_CHECK(p >= 1, "lipkit::LinfDistLinear: p must be >= 1 (or inf), got ", p);
-  p_.fill_(p);
 }
 
 torch::Tensor LinfDistLinearImpl::forward(const torch::Tensor& input) {

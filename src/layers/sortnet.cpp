@@ -26,6 +26,7 @@ void SortNetLinearImpl::reset() {
                                                 options.out_features(), options.bias(), options.p(),
                                                 options.init_std(), options.identity_init());
   weight = d.weight, bias = d.bias, p_ = d.p;
+  layer_name_ = "SortNetLinear";
   step = register_buffer("step", torch::zeros({}, torch::kLong));
 }
 
@@ -33,13 +34,6 @@ void SortNetLinearImpl::pretty_print(std::ostream& stream) const {
   stream << "lipkit::SortNetLinear(" << options.in_features() << ", " << options.out_features()
          << ", q=" << options.q() << ", k=" << eval_k() << ", p=" << p()
          << ", bias=" << (options.bias() ? "true" : "false") << ")";
-}
-
-double SortNetLinearImpl::p() const { return p_.item<double>(); }
-
-void SortNetLinearImpl::set_p(double p) {
-  TORCH_CHECK(p >= 1, "lipkit::SortNetLinear: p must be >= 1 (or inf), got ", p);
-  p_.fill_(p);
 }
 
 int64_t SortNetLinearImpl::eval_k() const { return std::min(options.k(), options.in_features()); }
@@ -96,8 +90,7 @@ void NegatedDistanceImpl::pretty_print(std::ostream& stream) const {
 int64_t set_distance_p(torch::nn::Module& module, double p) {
   int64_t n = 0;
   for (auto& m : module.modules(/*include_self=*/true)) {
-    if (auto* a = m->as<LinfDistLinearImpl>()) a->set_p(p), ++n;
-    if (auto* b = m->as<SortNetLinearImpl>()) b->set_p(p), ++n;
+    if (auto* d = dynamic_cast<DistanceLayer*>(m.get())) d->set_p(p), ++n;
   }
   return n;
 }

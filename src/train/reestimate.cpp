@@ -13,11 +13,10 @@ namespace lipkit::train {
 
 int64_t reestimate_mean_shift(torch::nn::Sequential& model, const data::Dataset& data, int64_t batch_size) {
   std::vector<MeanShiftImpl*> shifts;
-  std::vector<std::pair<torch::nn::Module*, double>> ps;  // each distance layer and its p
+  std::vector<std::pair<DistanceLayer*, double>> ps;  // each distance layer and its p
   for (auto& m : model->modules(/*include_self=*/false)) {
     if (auto* s = m->as<MeanShiftImpl>()) shifts.push_back(s);
-    if (auto* d = m->as<LinfDistLinearImpl>()) ps.emplace_back(d, d->p());
-    if (auto* d = m->as<SortNetLinearImpl>()) ps.emplace_back(d, d->p());
+    if (auto* d = dynamic_cast<DistanceLayer*>(m.get())) ps.emplace_back(d, d->p());
   }
   if (shifts.empty()) return 0;
   TORCH_CHECK(data.size() > 0, "reestimate_mean_shift: the data set '", data.name, "' is empty");
@@ -35,10 +34,7 @@ int64_t reestimate_mean_shift(torch::nn::Sequential& model, const data::Dataset&
     }
   }
   for (auto* s : shifts) s->end_average();
-  for (auto& [m, p] : ps) {
-    if (auto* d = m->as<LinfDistLinearImpl>()) d->set_p(p);
-    if (auto* d = m->as<SortNetLinearImpl>()) d->set_p(p);
-  }
+  for (auto& [d, p] : ps) d->set_p(p);
   model->train(was_training);
   return static_cast<int64_t>(shifts.size());
 }

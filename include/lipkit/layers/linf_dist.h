@@ -16,6 +16,20 @@
 
 namespace lipkit {
 
+/// Implemented by the layers whose distance norm p follows the training schedule
+/// (LinfDistLinear, SortNetLinear); set_distance_p() and the re-estimation pass reach them through it.
+class DistanceLayer {
+ public:
+  virtual ~DistanceLayer() = default;
+  /// Current p (a buffer, so checkpoints keep it).
+  double p() const;
+  /// throws: c10::Error naming the layer when p < 1.
+  void set_p(double p);
+
+  torch::Tensor p_;              // the buffer "p", registered by the layer's reset()
+  const char* layer_name_ = "";  // for errors
+};
+
 struct LinfDistLinearOptions {
   LinfDistLinearOptions(int64_t in_features, int64_t out_features);
   TORCH_ARG(int64_t, in_features);
@@ -34,7 +48,8 @@ struct LinfDistLinearOptions {
 /// (N, in_features) -> (N, out_features): y[n, j] = ||x[n] - weight[j]||_p + bias[j].
 /// Bounds (eval): l_inf 1 at p = inf (in_features^(1/p) for a finite p); l2 sqrt(out_features)
 /// times the same factor (each output is 1-Lipschitz from l2 as well).
-class LinfDistLinearImpl : public torch::nn::Cloneable<LinfDistLinearImpl>, public LipschitzLayer {
+class LinfDistLinearImpl : public torch::nn::Cloneable<LinfDistLinearImpl>, public LipschitzLayer,
+                           public DistanceLayer {
  public:
   LinfDistLinearImpl(int64_t in_features, int64_t out_features)
       : LinfDistLinearImpl(LinfDistLinearOptions(in_features, out_features)) {}
@@ -43,15 +58,12 @@ class LinfDistLinearImpl : public torch::nn::Cloneable<LinfDistLinearImpl>, publ
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& input);
   double lipschitz_bound(Norm norm) const override;
-  /// Current p (a buffer, so checkpoints keep it).
-  double p() const;
-  void set_p(double p);
   /// Output bounds when each input lies in [lower, upper] (requires p = inf).
   std::pair<torch::Tensor, torch::Tensor> interval_bounds(const torch::Tensor& lower,
                                                           const torch::Tensor& upper);
 
   LinfDistLinearOptions options;
-  torch::Tensor weight, bias, p_;
+  torch::Tensor weight, bias;
 };
 TORCH_MODULE(LinfDistLinear);
 

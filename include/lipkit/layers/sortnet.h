@@ -16,6 +16,7 @@
 #include <limits>
 #include <utility>
 
+#include "lipkit/layers/linf_dist.h"
 #include "lipkit/layers/lipschitz_layer.h"
 
 namespace lipkit {
@@ -41,7 +42,8 @@ struct SortNetLinearOptions {
 /// random input subset, one subset per batch. Otherwise (eval, or train mode without gradients at
 /// p = inf, as in the mean-shift re-estimation pass): the deterministic truncated sort neuron.
 /// Eval bounds: l_inf 1; l2 sqrt(out_features).
-class SortNetLinearImpl : public torch::nn::Cloneable<SortNetLinearImpl>, public LipschitzLayer {
+class SortNetLinearImpl : public torch::nn::Cloneable<SortNetLinearImpl>, public LipschitzLayer,
+                          public DistanceLayer {
  public:
   SortNetLinearImpl(int64_t in_features, int64_t out_features)
       : SortNetLinearImpl(SortNetLinearOptions(in_features, out_features)) {}
@@ -50,8 +52,6 @@ class SortNetLinearImpl : public torch::nn::Cloneable<SortNetLinearImpl>, public
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& input);
   double lipschitz_bound(Norm norm) const override;
-  double p() const;
-  void set_p(double p);
   /// Bounds of the evaluation neuron over the box [lower, upper].
   std::pair<torch::Tensor, torch::Tensor> interval_bounds(const torch::Tensor& lower,
                                                           const torch::Tensor& upper);
@@ -59,7 +59,7 @@ class SortNetLinearImpl : public torch::nn::Cloneable<SortNetLinearImpl>, public
   int64_t eval_k() const;
 
   SortNetLinearOptions options;
-  torch::Tensor weight, bias, p_, step;
+  torch::Tensor weight, bias, step;
 };
 TORCH_MODULE(SortNetLinear);
 
@@ -77,7 +77,7 @@ class NegatedDistanceImpl : public torch::nn::Cloneable<NegatedDistanceImpl>, pu
 };
 TORCH_MODULE(NegatedDistance);
 
-/// Sets p on every LinfDistLinear and SortNetLinear inside `module`; returns how many.
+/// Sets p on every DistanceLayer (LinfDistLinear, SortNetLinear) inside `module`; returns how many.
 int64_t set_distance_p(torch::nn::Module& module, double p);
 
 }  // namespace lipkit
