@@ -12,6 +12,7 @@
 
 using namespace lipkit;
 using namespace lipkit::lipschitz;
+using namespace lipkit::linalg;
 
 namespace {
 template <typename F>

@@ -101,7 +101,7 @@ void run_adjoint(benchmark::State& state, bool ours) {
   auto y = torch::randn({state.range(0), 5, 32, 32});
   torch::NoGradGuard no_grad;
   for (auto _ : state) {
-    auto out = ours ? conv2d_adjoint(y, kernel, 1) : torch::conv_transpose2d(y, kernel, {}, 1, 1);
+    auto out = ours ? lipkit::linalg::conv2d_adjoint(y, kernel, 1) : torch::conv_transpose2d(y, kernel, {}, 1, 1);
     benchmark::DoNotOptimize(out.data_ptr());
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));

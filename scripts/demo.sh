@@ -15,7 +15,7 @@ RESUME=""
 
 "$LIPKIT" train --config configs/sll-fmnist.json --out "$OUT" $RESUME
 "$LIPKIT" certify --checkpoint "$OUT/model.pt" --norm l2 --radii 36/255,72/255,108/255,1 \
-                  --json "$OUT/cert.json" --plot "$OUT/cert.svg"
+                  --json "$OUT/cert.json" --plot "$OUT/cert.png"
 "$LIPKIT" attack --checkpoint "$OUT/model.pt" --norm l2 --eps 36/255 --steps 50 --subset 1000
 "$LIPKIT" info --checkpoint "$OUT/model.pt"
-echo "report: $OUT/cert.json, plot: $OUT/cert.svg, metrics: $OUT/metrics.jsonl"
+echo "report: $OUT/cert.json, plot: $OUT/cert.png, metrics: $OUT/metrics.jsonl"

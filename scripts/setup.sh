@@ -8,7 +8,8 @@ PACKAGES=(
   libopenblas0-openmp     # fast BLAS/LAPACK behind libblas.so.3 (the reference BLAS is ~16x slower)
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
-  libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev libpng-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
+  libcairo2-dev fonts-dejavu-core   # certify --plot: PNG and SVG with text
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist, the demo data set
 )
 

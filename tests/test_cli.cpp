@@ -54,7 +54,26 @@ TEST_F(Cli, TrainCertifyAttackInfo) {
   EXPECT_TRUE(json.good());
   std::string svg_text((std::istreambuf_iterator<char>(svg)), {});
   EXPECT_NE(svg_text.find("<svg"), std::string::npos);
-  EXPECT_NE(svg_text.find("polyline"), std::string::npos);
+  EXPECT_NE(svg_text.find("<path"), std::string::npos);
+
+  // a real PNG for a .png name: signature, then the IHDR chunk with the plot's size
+  auto png = run("certify --checkpoint " + dir_ + "/run/model.pt --data " + data_ + " --plot " + dir_ + "/cert.png");
+  ASSERT_EQ(png.code, 0) << png.output;
+  std::ifstream in(dir_ + "/cert.png", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_GT(bytes.size(), 33u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(bytes.substr(12, 4), "IHDR");
+  auto be32 = [&](size_t at) {
+    return (uint32_t(uint8_t(bytes[at])) << 24) | (uint32_t(uint8_t(bytes[at + 1])) << 16) |
+           (uint32_t(uint8_t(bytes[at + 2])) << 8) | uint32_t(uint8_t(bytes[at + 3]));
+  };
+  EXPECT_EQ(be32(16), 640u);
+  EXPECT_EQ(be32(20), 420u);
+  auto jpg = run("certify --checkpoint " + dir_ + "/run/model.pt --data " + data_ + " --plot " + dir_ + "/cert.jpg");
+  EXPECT_EQ(jpg.code, 2) << jpg.output;
+  EXPECT_NE(jpg.output.find(".png or .svg"), std::string::npos) << jpg.output;
+  EXPECT_EQ(jpg.output.find("certified at"), std::string::npos) << "refused before the work";
 
   auto a = run("attack --checkpoint " + dir_ + "/run/model.pt --data " + data_ + " --eps 36/255 --steps 20");
   ASSERT_EQ(a.code, 0) << a.output;
@@ -65,6 +84,8 @@ TEST_F(Cli, TrainCertifyAttackInfo) {
   EXPECT_NE(i.output.find("lipkit::SllConv2d"), std::string::npos) << i.output;
   EXPECT_NE(i.output.find("Lipschitz bound (l2): 1"), std::string::npos) << i.output;
   EXPECT_NE(i.output.find("trained epochs: 2"), std::string::npos) << i.output;
+  EXPECT_NE(i.output.find("\"optimizer\": {"), std::string::npos) << i.output << ": the config, readable";
+  EXPECT_EQ(i.output.find("\"distance\""), std::string::npos) << i.output << ": no section that does not apply";
 
   auto refused = run("certify --checkpoint " + dir_ + "/run/model.pt --data " + data_ + " --norm linf");
   EXPECT_EQ(refused.code, 2) << refused.output;
@@ -99,7 +120,7 @@ TEST_F(Cli, PlainNetworkIsBoundedAndCertifiedByItsComputedBound) {
   auto t = run("train --config " + cfg + " --out " + dir_ + "/plain --data " + data_ + " --quiet");
   ASSERT_EQ(t.code, 0) << t.output;
 
-  auto l = run("lipschitz --checkpoint " + dir_ + "/plain/model.pt --data " + data_ + " --method gram --lower-steps 50");
+  auto l = run("lipschitz --checkpoint " + dir_ + "/plain/model.pt --data " + data_ + " --bound gram --lower-steps 50");
   ASSERT_EQ(l.code, 0) << l.output;
   EXPECT_NE(l.output.find("torch::nn::Conv2d"), std::string::npos) << l.output;
   EXPECT_NE(l.output.find("upper bound (product)"), std::string::npos) << l.output;
@@ -113,6 +134,10 @@ TEST_F(Cli, PlainNetworkIsBoundedAndCertifiedByItsComputedBound) {
   auto gram = run("certify --checkpoint " + dir_ + "/plain/model.pt --data " + data_ + " --bound gram");
   ASSERT_EQ(gram.code, 0) << gram.output;
   EXPECT_NE(gram.output.find("certificate: proven (gram bound"), std::string::npos) << gram.output;
+  auto attack = run("attack --checkpoint " + dir_ + "/plain/model.pt --data " + data_ + " --bound gram --eps 0.1");
+  ASSERT_EQ(attack.code, 0) << attack.output;
+  EXPECT_NE(attack.output.find("certificate: proven (gram bound"), std::string::npos) << attack.output;
+  EXPECT_NE(attack.output.find("broken certificates 0"), std::string::npos) << attack.output;
   auto power = run("certify --checkpoint " + dir_ + "/plain/model.pt --data " + data_ + " --bound power");
   ASSERT_EQ(power.code, 0) << power.output;
   EXPECT_NE(power.output.find("rests on an estimate"), std::string::npos) << power.output;
@@ -129,6 +154,16 @@ TEST_F(Cli, BadInputExitsWithTwoAndSaysWhy) {
   auto missing = run("certify --checkpoint " + dir_ + "/nope.pt");
   EXPECT_EQ(missing.code, 2) << missing.output;
   EXPECT_NE(missing.output.find("checkpoint not found"), std::string::npos) << missing.output;
+
+  auto batch = run("bench --presets cpl-s --batch-size abc");
+  EXPECT_EQ(batch.code, 2) << batch.output;
+  EXPECT_NE(batch.output.find("'abc'"), std::string::npos) << batch.output;
+
+  const std::string radii = dir_ + "/radii.json";
+  std::ofstream(radii) << R"({"epochs": 1, "radii": [true]})";
+  auto r2 = run("train --config " + radii + " --out " + dir_ + "/bad_run --data " + data_);
+  EXPECT_EQ(r2.code, 2) << r2.output;
+  EXPECT_NE(r2.output.find("radii[0]"), std::string::npos) << r2.output;
 
   auto usage = run("certify");
   EXPECT_EQ(usage.code, 2) << usage.output;

@@ -171,6 +171,52 @@ TEST(DistKernels, BoxBoundsAreExactAndContainSamples) {
   }
 }
 
+// Transposed and strided views give the same values and gradients as contiguous copies.
+TEST(DistKernels, NonContiguousInputsMatchTheReference) {
+  torch::manual_seed(10);
+  auto x = torch::randn({40, 9}, torch::kDouble).t();            // (9, 40), transposed
+  auto w = torch::randn({7, 80}, torch::kDouble).slice(1, 0, 80, 2);  // (7, 40), every other column
+  ASSERT_FALSE(x.is_contiguous());
+  ASSERT_FALSE(w.is_contiguous());
+  expect_same(kernels::linf_dist, linf_dist_reference, x, w, 1e-12, "linf non-contiguous");
+  auto lp = [](const torch::Tensor& a, const torch::Tensor& b) { return kernels::lp_dist(a, b, 3.0); };
+  auto lp_ref = [](const torch::Tensor& a, const torch::Tensor& b) { return lp_dist_reference(a, b, 3.0); };
+  expect_same(lp, lp_ref, x, w, 1e-10, "lp non-contiguous");
+  auto sort = [](const torch::Tensor& a, const torch::Tensor& b) { return kernels::sort_neuron(a, b, 0.7, 5); };
+  auto sort_ref = [](const torch::Tensor& a, const torch::Tensor& b) { return sort_neuron_reference(a, b, 0.7, 5); };
+  expect_same(sort, sort_ref, x, w, 1e-12, "sort non-contiguous");
+}
+
+// The chunked LibTorch path of other devices, forced on the CPU, against the reference.
+TEST(DistKernels, ChunkedFallbackMatchesTheReference) {
+  torch::manual_seed(11);
+  const bool previous = kernels::set_chunked_fallback(true);
+  auto x = torch::randn({33, 300}, torch::kDouble), w = torch::randn({70, 300}, torch::kDouble);
+  expect_same(kernels::linf_dist, linf_dist_reference, x, w, 1e-12, "linf chunked");
+  for (double p : {1.0, 2.5, 8.0}) {
+    auto lp = [p](const torch::Tensor& a, const torch::Tensor& b) { return kernels::lp_dist(a, b, p); };
+    auto lp_ref = [p](const torch::Tensor& a, const torch::Tensor& b) { return lp_dist_reference(a, b, p); };
+    expect_same(lp, lp_ref, x, w, 1e-10, "lp chunked p=" + std::to_string(p));
+  }
+  auto sort = [](const torch::Tensor& a, const torch::Tensor& b) { return kernels::sort_neuron(a, b, 0.7, 10); };
+  auto sort_ref = [](const torch::Tensor& a, const torch::Tensor& b) { return sort_neuron_reference(a, b, 0.7, 10); };
+  expect_same(sort, sort_ref, x, w, 1e-12, "sort chunked");
+  kernels::set_chunked_fallback(previous);
+}
+
+TEST(DistKernels, DoubleBackwardIsRefusedByName) {
+  auto x = torch::randn({3, 6}, torch::kDouble).requires_grad_(true);
+  auto w = torch::randn({4, 6}, torch::kDouble).requires_grad_(true);
+  for (double p : {kInf, 4.0}) {
+    auto y = kernels::lp_dist(x, w, p).sum();
+    expect_error([&] { torch::autograd::grad({y}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true); },
+                 {"dist", "double backward", "not implemented"});
+    EXPECT_TRUE(torch::autograd::grad({y}, {x})[0].defined()) << "first derivatives still work";
+  }
+  auto y = kernels::sort_neuron(x, w, 0.7, 3).sum();
+  expect_error([&] { torch::autograd::grad({y}, {x}, {}, true, true); }, {"sort_neuron", "double backward"});
+}
+
 TEST(DistKernels, BadInputsNameTheProblem) {
   auto w = torch::randn({4, 10});
   expect_error([&] { kernels::linf_dist(torch::randn({3, 9}), w); }, {"linf_dist", "9 features", "expects 10"});

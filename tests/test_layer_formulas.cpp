@@ -123,7 +123,7 @@ ConvSetup conv_setup(int64_t hidden, int64_t channels, int64_t k) {
   s.kernel = torch::randn({hidden, channels, k, k}, torch::kDouble);
   s.bias = torch::randn({hidden}, torch::kDouble);
   s.x = torch::randn({1, channels, s.h, s.w}, torch::kDouble);
-  s.m = lipschitz::conv2d_matrix(s.kernel, s.h, s.w, s.pad);
+  s.m = linalg::conv2d_matrix(s.kernel, s.h, s.w, s.pad);
   s.bias_rep = s.bias.repeat_interleave(s.h * s.w);  // channel-major, as the flattened output
   s.x_flat = s.x.reshape({1, -1});
   return s;
@@ -135,9 +135,9 @@ TEST(ConvAdjoint, EqualsConvTransposeAndMatrixTranspose) {
     for (int64_t pad = 0; pad < k; ++pad) {
       auto kernel = torch::randn({4, 3, k, k}, torch::kDouble);
       auto y = torch::randn({2, 4, 7 + 2 * pad - k + 1, 6 + 2 * pad - k + 1}, torch::kDouble);
-      auto ours = conv2d_adjoint(y, kernel, pad);
+      auto ours = linalg::conv2d_adjoint(y, kernel, pad);
       expect_close(ours, torch::conv_transpose2d(y, kernel, {}, 1, pad), 1e-10);
-      auto m = lipschitz::conv2d_matrix(kernel, 7, 6, pad);
+      auto m = linalg::conv2d_matrix(kernel, 7, 6, pad);
       expect_close(ours.reshape({2, -1}), torch::mm(y.reshape({2, -1}), m), 1e-10);
     }
   }
@@ -191,9 +191,9 @@ TEST(AolFormula, ConvScalingIsAtMostTheUnrolledOperatorsAndNormAtMostOne) {
   for (int64_t k : {1, 3, 5}) {
     auto kernel = torch::randn({4, 3, k, k}, torch::kDouble);
     auto scaled = F::aol_rescale_conv2d(kernel, 0.0);
-    EXPECT_LE(lipschitz::spectral_norm_exact(lipschitz::conv2d_matrix(scaled, 6, 6, k / 2)), 1.0 + 1e-12);
+    EXPECT_LE(linalg::spectral_norm_exact(linalg::conv2d_matrix(scaled, 6, 6, k / 2)), 1.0 + 1e-12);
     // d from the unrolled operator's columns is at least the conv's d (fewer terms at the borders).
-    auto m = lipschitz::conv2d_matrix(kernel, 6, 6, k / 2);
+    auto m = linalg::conv2d_matrix(kernel, 6, 6, k / 2);
     auto d_dense = torch::rsqrt(torch::mm(m.t(), m).abs().sum(1));
     auto d_conv = (scaled / kernel).select(2, 0).select(2, 0)[0].repeat_interleave(36);
     EXPECT_TRUE((d_dense >= d_conv - 1e-12).all().item<bool>());
@@ -204,7 +204,7 @@ TEST(CplFormula, EvalStepUsesAProvenBoundCloseToTheExactNorm) {
   torch::manual_seed(15);
   CplLinear dense(CplLinearOptions(7, 9).eps(0.0));
   dense->to(torch::kDouble);
-  const double exact = lipschitz::spectral_norm_exact(dense->weight);
+  const double exact = linalg::spectral_norm_exact(dense->weight);
   const double bound = dense->weight_norm_bound();
   EXPECT_GE(bound, exact);
   EXPECT_LE(bound, exact * (1 + 1e-6));
@@ -215,7 +215,7 @@ TEST(CplFormula, EvalStepUsesAProvenBoundCloseToTheExactNorm) {
 
   CplConv2d conv(CplConv2dOptions(3, 4).eps(0.0));
   conv->to(torch::kDouble);
-  const double conv_exact = lipschitz::spectral_norm_exact(lipschitz::conv2d_matrix(conv->weight, 8, 8, 1));
+  const double conv_exact = linalg::spectral_norm_exact(linalg::conv2d_matrix(conv->weight, 8, 8, 1));
   const double conv_bound = conv->weight_norm_bound(8, 8);
   EXPECT_GE(conv_bound, conv_exact);
   EXPECT_LE(conv_bound, conv_exact * (1 + 1e-6));
@@ -234,7 +234,7 @@ TEST(GramOp, MatchesPlainMatmulInValueAndGradient) {
       auto w1 = base.clone().requires_grad_(true), w2 = base.clone().requires_grad_(true);
       auto a1 = transposed ? w1.t() : w1, a2 = transposed ? w2.t() : w2;
       auto upstream = torch::randn({a1.size(0), a1.size(0)}, torch::kDouble);  // not symmetric
-      auto ours = F::gram(a1), reference = torch::mm(a2, a2.t());
+      auto ours = lipkit::linalg::gram(a1), reference = torch::mm(a2, a2.t());
       expect_close(ours, reference, 1e-12);
       (ours * upstream).sum().backward();
       (reference * upstream).sum().backward();

@@ -16,7 +16,7 @@
 #include "lipkit/lipkit.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/losses.h"
-#include "lipkit/train/reestimate.h"
+#include "lipkit/certify/reestimate.h"
 #include "lipkit/train/schedule.h"
 #include "lipkit/train/trainer.h"
 #include "support/lipschitz_check.h"
@@ -103,7 +103,8 @@ TEST(LinfLayers, WholeSortNetModelIsWithinItsBound) {
 // a sort neuron whose weights sum to 1.05.
 TEST(LinfLayers, CheckerCatchesLayersAboveOne) {
   torch::manual_seed(3);
-  LinfDistLinear l2(LinfDistLinearOptions(16, 4).p(2.0));
+  LinfDistLinear l2(LinfDistLinearOptions(16, 4));
+  l2->set_p(2.0);
   l2->to(torch::kDouble);
   l2->eval();
   EXPECT_DOUBLE_EQ(l2->lipschitz_bound(Norm::Linf), 4.0);  // 16^(1/2)
@@ -179,7 +180,7 @@ TEST(LinfLayers, ReestimationAveragesOverTheWholeDataSet) {
   auto model = models::build_model(s);
   set_distance_p(*model, 8.0);
   model->eval();
-  EXPECT_EQ(train::reestimate_mean_shift(model, train_set, 50), 2);
+  EXPECT_EQ(certify::reestimate_mean_shift(model, train_set, 50), 2);
   // the first MeanShift follows Flatten + LinfDistLinear: its mean is the features' exact average
   torch::NoGradGuard ng;
   set_distance_p(*model, std::numeric_limits<double>::infinity());
@@ -271,7 +272,7 @@ class TrainedSortNet : public ::testing::Test {
     c.loss.eps = 0.15;
     c.loss.lam0 = 1.0, c.loss.lam_end = 0.02;
     c.distance.p_epochs_begin = 0, c.distance.p_epochs_end = 6;
-    c.norm = "linf";
+    c.norm = Norm::Linf;
     c.radii = {0.05};
     train::TrainOptions o;
     o.out_dir = dir_ + "/run";
@@ -296,19 +297,21 @@ TEST_F(TrainedSortNet, LearnsAndCertifies) {
 TEST_F(TrainedSortNet, CertificatesSurvivePgdLinf) {
   auto model = train::load_model(dir_ + "/run/model.pt");
   auto test = data::load_dataset(dir_, data::Split::Test);
-  for (double eps : {0.03, 0.08}) {
-    certify::PgdOptions o;
-    o.norm = Norm::Linf;
-    o.eps = eps;
-    o.steps = 100;
-    auto r = certify::attack_and_check(model, test, o);
-    EXPECT_EQ(r.violations, 0) << "eps " << eps;
-    EXPECT_GT(r.certified, 20) << "eps " << eps << ": the check must not be vacuous";
-    EXPECT_LE(r.max_perturbation, eps * (1 + 1e-6));
-  }
-  auto cert = certify::certify(model, test, Norm::Linf, {0.03, 0.08});
+  certify::CertifyOptions co;
+  co.norm = Norm::Linf;
+  co.radii = {0.03, 0.08};
+  auto cert = certify::certify(model, test, co);
   ASSERT_TRUE(cert.interval);
   for (size_t i = 0; i < 2; ++i) {
+    certify::PgdOptions o;
+    o.norm = Norm::Linf;
+    o.eps = co.radii[i];
+    o.steps = 100;
+    auto r = certify::attack_and_check(model, test, o, co);
+    EXPECT_EQ(r.violations, 0) << "eps " << o.eps;
+    EXPECT_GT(r.certified, 20) << "eps " << o.eps << ": the check must not be vacuous";
+    EXPECT_EQ(r.certified, cert.certified[i]) << "the attack checks exactly the certificates certify issues";
+    EXPECT_LE(r.max_perturbation, o.eps * (1 + 1e-6));
     EXPECT_GE(cert.certified[i], std::max(cert.certified_margin[i], cert.certified_interval[i]));
     EXPECT_LE(cert.certified[i], cert.certified_margin[i] + cert.certified_interval[i]);
   }

@@ -21,7 +21,7 @@ TEST(LipschitzChecker, JacobianNormIsExactForLinearMaps) {
   torch::manual_seed(3);
   auto w = torch::randn({5, 7}, torch::kDouble);
   auto f = [&](const torch::Tensor& x) { return torch::mm(x, w.t()); };
-  EXPECT_NEAR(jacobian_norm(f, torch::randn({7}, torch::kDouble)), lipschitz::spectral_norm_exact(w),
+  EXPECT_NEAR(jacobian_norm(f, torch::randn({7}, torch::kDouble)), linalg::spectral_norm_exact(w),
               1e-10);
   EXPECT_NEAR(jacobian_norm(f, torch::randn({7}, torch::kDouble), Norm::Linf),
               w.abs().sum(1).max().item<double>(), 1e-10);
@@ -52,7 +52,7 @@ TEST(LipschitzChecker, CatchesUniformOnePercentStretch) {
 TEST(LipschitzChecker, CatchesPlainConvWithNormAboveOne) {
   torch::manual_seed(6);
   auto k = torch::randn({4, 3, 3, 3}, torch::kDouble);
-  k = k * (1.05 / lipschitz::spectral_norm_exact(lipschitz::conv2d_matrix(k, 5, 5, 1)));
+  k = k * (1.05 / linalg::spectral_norm_exact(linalg::conv2d_matrix(k, 5, 5, 1)));
   auto f = [&](const torch::Tensor& x) { return torch::conv2d(x, k, {}, 1, 1); };
   EXPECT_NEAR(jacobian_norm(f, torch::randn({3, 5, 5}, torch::kDouble)), 1.05, 1e-9);
   EXPECT_GT(ascent_ratio(f, {3, 5, 5}, 8, 150, torch::kDouble), 1.0 + kTol);
@@ -64,7 +64,7 @@ TEST(LipschitzChecker, CatchesCplWithTooLargeStep) {
   torch::manual_seed(7);
   auto w = torch::randn({8, 6}, torch::kDouble);
   auto b = torch::full({8}, 3.0, torch::kDouble);
-  const double sigma = lipschitz::spectral_norm_exact(w);
+  const double sigma = linalg::spectral_norm_exact(w);
   auto step = torch::full({}, 2.4 / (sigma * sigma), torch::kDouble);
   auto f = [&](const torch::Tensor& x) { return functional::cpl_linear(x, w, b, step); };
   EXPECT_GT(jacobian_norm(f, torch::zeros({6}, torch::kDouble)), 1.3);

@@ -1,6 +1,8 @@
 // The trainer learns, resumes bit for bit, stops on a NaN loss keeping the last good checkpoint,
 // and refuses configs with unknown keys.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <torch/torch.h>
 
 #include <fstream>
@@ -128,7 +130,7 @@ TEST_F(Trainer, SortNetResumesBitForBit) {
   c.loss.name = "mixture";
   c.loss.eps = 0.1;
   c.distance.p_epochs_begin = 0, c.distance.p_epochs_end = 1.5;
-  c.norm = "linf";
+  c.norm = Norm::Linf;
   c.radii = {0.05};
   expect_resume_is_exact(c, "sortnet", 25, 5);
 }
@@ -199,10 +201,15 @@ TEST(Config, TypesValuesAndRoundTrip) {
 }
 
 TEST(Config, EveryShippedConfigParsesAndBuilds) {
-  for (const std::string name : {"cpl-s", "sll-s", "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "plain-fmnist",
-                                 "sortnet-fmnist", "linfdist-fmnist"}) {
-    auto c = train::load_config(std::string(LIPKIT_SOURCE_DIR) + "/configs/" + name + ".json");
-    const bool fm = name.find("fmnist") != std::string::npos;
+  // every file in configs/: parsed; built and run once unless paper-sized (width 5120: 100M+ parameters)
+  int64_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(LIPKIT_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".json") continue;
+    const std::string name = entry.path().stem().string();
+    ++files;
+    auto c = train::load_config(entry.path().string());
+    if (c.model.width > 1024) continue;
+    const bool fm = c.data == "fashion-mnist" || c.data == "mnist";
     c.model.in_channels = fm ? 1 : 3;
     c.model.image_size = fm ? 28 : 32;
     auto model = models::build_model(c.model);
@@ -211,6 +218,21 @@ TEST(Config, EveryShippedConfigParsesAndBuilds) {
     auto y = model->forward(torch::rand({1, c.model.in_channels, c.model.image_size, c.model.image_size}));
     EXPECT_EQ(y.sizes(), torch::IntArrayRef({1, 10})) << name;
   }
+  EXPECT_GE(files, 19);
+}
+
+TEST(Config, RadiiAndValuesAreCheckedNamingTheFieldAndTheValue) {
+  auto bad = [&](const char* text, const std::vector<std::string>& needles) {
+    lipkit::testing::expect_error([&] { train::config_from_json(nlohmann::json::parse(text), "x.json"); }, needles);
+  };
+  bad(R"({"radii": [true]})", {"x.json", "radii[0]", "true"});
+  bad(R"({"radii": [0.1, -0.5]})", {"x.json", "radii[1]", "-0.5"});
+  bad(R"({"radii": ["abc"]})", {"x.json", "radii[0]", "abc"});
+  bad(R"({"radii": []})", {"x.json", "radii", "non-empty"});
+  bad(R"({"optimizer": {"lr": -1}})", {"x.json", "optimizer.lr must be positive", "-1"});
+  bad(R"({"epochs": 0})", {"x.json", "epochs", "got 0"});
+  bad(R"({"schedule": {"name": "step"}})", {"x.json", "schedule.name", "step"});
+  bad(R"({"norm": "inf"})", {"x.json", "norm must be l2 or linf", "inf"});
 }
 
 TEST(Config, DistanceSectionErrorsNameTheField) {
@@ -232,7 +254,7 @@ TEST(Config, PaperSortNetRecipesParse) {
     EXPECT_EQ(c.model.family, "sortnet") << name;
     EXPECT_EQ(c.model.width, 5120) << name;
     EXPECT_EQ(c.loss.name, "mixture") << name;
-    EXPECT_EQ(c.norm, "linf") << name;
+    EXPECT_EQ(c.norm, Norm::Linf) << name;
   }
 }
 

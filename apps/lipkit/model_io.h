@@ -1,42 +1,49 @@
 #pragma once
-// Shared by the commands that read a checkpoint: load the model and its test data.
+// Shared by the commands that read a checkpoint: its test data, and the certificate options that
+// certify and attack both take (so attack checks exactly the certificate certify prints).
 
-#include <nlohmann/json.hpp>
+#include <CLI/CLI.hpp>
 
-#include <limits>
-
+#include "lipkit/certify/certify.h"
 #include "lipkit/data/dataset.h"
-#include "lipkit/layers/lipschitz_layer.h"
-#include "lipkit/layers/sortnet.h"
 #include "lipkit/train/checkpoint.h"
 
 namespace lipkit::cli {
 
-struct LoadedModel {
-  torch::nn::Sequential model;
-  nlohmann::json meta;
+/// The test split of --data, or of the data set the checkpoint was trained on.
+inline data::Dataset load_test_data(const std::string& data_arg, const train::EvalModel& m, int64_t subset) {
+  return data::load_dataset(data_arg.empty() ? m.data : data_arg, data::Split::Test).head(subset);
+}
+
+struct CertificateArgs {
+  std::string norm = "l2", bound;
+  int64_t bound_iters = 0, batch_size = 500;
+  bool reestimate = false;
 };
 
-/// The checkpoint's model in eval mode. Distance layers are evaluated at p = inf, the network the
-/// l_inf-dist / SortNet papers certify (a run stopped inside the p schedule still has a finite p).
-inline LoadedModel load_checkpoint(const std::string& path) {
-  LoadedModel m;
-  m.model = train::load_model(path, &m.meta);
-  set_distance_p(*m.model, std::numeric_limits<double>::infinity());
-  return m;
+inline void add_certificate_options(CLI::App& sub, CertificateArgs& a) {
+  sub.add_option("--norm", a.norm, "l2 or linf")->capture_default_str();
+  sub.add_option("--bound", a.bound,
+                 "certify by a computed whole-model bound: gram (proven), exact (proven), power (estimate); "
+                 "default: the lipkit layers' own guarantees");
+  sub.add_option("--iters", a.bound_iters, "Gram squarings or power iterations for --bound (0: default)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--batch-size", a.batch_size, "evaluation batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  sub.add_flag("--reestimate", a.reestimate,
+               "recompute mean-shift statistics over the training set first (l_inf-dist / SortNet; "
+               "lipkit train already does this after its last epoch)");
 }
 
-/// The test split of --data, or of the data set the checkpoint was trained on.
-inline data::Dataset load_test_data(const std::string& data_arg, const nlohmann::json& meta, int64_t subset) {
-  std::string spec = data_arg;
-  if (spec.empty()) spec = meta.value("data", std::string("fashion-mnist"));
-  return data::load_dataset(spec, data::Split::Test).head(subset);
-}
-
-inline Norm parse_norm(const std::string& s) {
-  if (s == "l2" || s == "L2") return Norm::L2;
-  if (s == "linf" || s == "Linf" || s == "inf") return Norm::Linf;
-  TORCH_CHECK(false, "--norm must be l2 or linf, got '", s, "'");
+/// The certificate request; --reestimate loads the training split of the same data set.
+inline certify::CertifyOptions certificate_options(const CertificateArgs& a, const std::string& data_arg,
+                                                   const train::EvalModel& m) {
+  certify::CertifyOptions o;
+  o.norm = parse_norm(a.norm);
+  o.bound = a.bound;
+  o.bound_iters = a.bound_iters;
+  o.batch_size = a.batch_size;
+  if (a.reestimate) o.reestimate = data::load_dataset(data_arg.empty() ? m.data : data_arg, data::Split::Train);
+  return o;
 }
 
 }  // namespace lipkit::cli

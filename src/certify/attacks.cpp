@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include "lipkit/certify/certify.h"
-#include "lipkit/certify/interval.h"
 #include "lipkit/data/transforms.h"
 #include "lipkit/lipschitz/lower_bound.h"
 
@@ -80,34 +79,40 @@ torch::Tensor pgd_attack(torch::nn::Sequential& model, const torch::Tensor& x, c
   return best.detach();
 }
 
-AttackReport attack_and_check(torch::nn::Sequential& model, const data::Dataset& data,
-                              const PgdOptions& o, int64_t batch_size) {
+AttackReport attack_and_check(torch::nn::Sequential& model, const data::Dataset& data, const PgdOptions& o,
+                              const CertifyOptions& certificate, int64_t batch_size) {
+  TORCH_CHECK(certificate.norm == o.norm, "attack_and_check: the attack is in ", to_string(o.norm),
+              " but the certificate in ", to_string(certificate.norm));
+  // the network certify() certifies: the float64 copy, with the same bound, slack and rules
+  Certificate cert(model, certificate, {data.channels(), data.height(), data.width()});
   AttackReport r;
   r.total = data.size();
-  auto device = model->parameters().empty() ? torch::Device(torch::kCPU)
-                                            : model->parameters()[0].device();
+  const auto device = model->parameters().empty() ? torch::Device(torch::kCPU) : model->parameters()[0].device();
   for (int64_t s = 0; s < data.size(); s += batch_size) {
     const int64_t len = std::min(batch_size, data.size() - s);
-    auto x = data::to_float(data.images.narrow(0, s, len)).to(device);
+    auto x = data::to_float(data.images.narrow(0, s, len)).to(device, torch::kDouble);
     auto y = data.labels.narrow(0, s, len).to(device);
-    auto radius = certified_radius(model, x, y, o.norm);
+    auto certified = cert.certified_at(x, y, o.eps, cert.radius(x, y));
     PgdOptions batch_opts = o;
     batch_opts.seed = o.seed + static_cast<uint64_t>(s);
-    auto adv = pgd_attack(model, x, y, batch_opts);
-    torch::NoGradGuard ng;
-    auto clean_ok = model->forward(x).argmax(1) == y;
-    auto adv_ok = model->forward(adv).argmax(1) == y;
-    auto cert = radius > o.eps;
-    // l_inf models that interval bounds support are also certified by IBP: check those too
-    if (o.norm == Norm::Linf && interval_unsupported(model).empty()) cert = cert | interval_certified(model, x, y, o.eps);
+    auto adv = pgd_attack(cert.model, x, y, batch_opts);
+    auto clean_ok = cert.predicts(x, y), adv_ok = cert.predicts(adv, y);  // ties count as flips
     r.clean_correct += clean_ok.sum().item<int64_t>();
     r.robust_correct += (adv_ok & clean_ok).sum().item<int64_t>();
-    r.certified += cert.sum().item<int64_t>();
-    r.violations += (cert & ~adv_ok).sum().item<int64_t>();
+    r.certified += certified.sum().item<int64_t>();
+    r.violations += (certified & ~adv_ok).sum().item<int64_t>();
     r.max_perturbation =
         std::max(r.max_perturbation, lipschitz::per_sample_norm(adv - x, o.norm).max().item<double>());
   }
+  r.proven = cert.proven;
+  r.bound_source = cert.bound_source;
   return r;
+}
+
+AttackReport attack_and_check(torch::nn::Sequential& model, const data::Dataset& data, const PgdOptions& o) {
+  CertifyOptions certificate;
+  certificate.norm = o.norm;
+  return attack_and_check(model, data, o, certificate);
 }
 
 }  // namespace lipkit::certify

@@ -2,6 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <cairo-svg.h>
+#include <cairo.h>
+
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -62,6 +66,8 @@ nlohmann::json to_json(const CertifyResult& r) {
       certified.push_back({{"radius", r.radii[i]}, {"accuracy", r.certified_accuracy(i)}});
     }
   j["certified"] = certified;
+  j["proven"] = r.proven;
+  j["bound"] = r.bound_source;
   if (r.interval) j["rule"] = "margin / (2 L), or interval bound propagation over the clipped box";
   auto correct = r.radius.masked_select(r.radius > 0);
   if (correct.numel() > 0) {
@@ -80,48 +86,116 @@ nlohmann::json to_json(const CertifyResult& r) {
   return j;
 }
 
-void write_svg(const CertifyResult& r, const std::string& path, const std::string& title) {
-  const double W = 640, H = 420, L = 60, R = 20, T = 40, B = 50;
-  const double top = max_radius(r);
+void check_plot_path(const std::string& path) {
+  if (path.empty()) return;
+  const auto dot = path.find_last_of('.');
+  const std::string ext = dot == std::string::npos ? "" : path.substr(dot);
+  TORCH_CHECK(ext == ".png" || ext == ".svg", "--plot ", path, ": the file name must end in .png or .svg, got '",
+              ext, "'");
+}
+
+namespace {
+// A round tick step (1, 2 or 5 times a power of ten) giving about `count` ticks up to `top`.
+double tick_step(double top, int count) {
+  const double raw = top / count, p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0})
+    if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+void text(cairo_t* cr, double x, double y, const std::string& s, double align) {
+  cairo_text_extents_t e;
+  cairo_text_extents(cr, s.c_str(), &e);
+  cairo_move_to(cr, x - align * e.width, y);
+  cairo_show_text(cr, s.c_str());
+}
+
+void draw(cairo_t* cr, const CertifyResult& r, const std::string& title, double W, double H) {
+  const double L = 60, R = 20, T = 40, B = 50;
+  const double step = tick_step(max_radius(r), 5);
+  const double top = step * std::ceil(max_radius(r) / step - 1e-9);
   auto px = [&](double rad) { return L + (W - L - R) * rad / top; };
   auto py = [&](double acc) { return H - B - (H - T - B) * acc; };
-  std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
-  s << "<text x='" << W / 2 << "' y='22' text-anchor='middle' font-size='14'>" << title << "</text>\n";
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_paint(cr);
+  cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, 14);
+  cairo_set_source_rgb(cr, 0, 0, 0);
+  text(cr, W / 2, 24, title, 0.5);
+  cairo_set_font_size(cr, 12);
+  cairo_set_line_width(cr, 1);
   for (int i = 0; i <= 10; ++i) {  // grid and y labels
-    const double y = py(i / 10.0);
-    s << "<line x1='" << L << "' y1='" << y << "' x2='" << W - R << "' y2='" << y
-      << "' stroke='#ddd'/><text x='" << L - 6 << "' y='" << y + 4 << "' text-anchor='end'>" << i * 10
-      << "%</text>\n";
+    cairo_set_source_rgb(cr, 0.87, 0.87, 0.87);
+    cairo_move_to(cr, L, py(i / 10.0));
+    cairo_line_to(cr, W - R, py(i / 10.0));
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    text(cr, L - 6, py(i / 10.0) + 4, std::to_string(i * 10) + "%", 1.0);
   }
-  for (int i = 0; i <= 5; ++i) {
-    const double rad = top * i / 5.0, x = px(rad);
+  for (double rad = 0; rad <= top + step * 1e-6; rad += step) {  // round x ticks
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3g", rad);
-    s << "<text x='" << x << "' y='" << H - B + 18 << "' text-anchor='middle'>" << buf << "</text>\n";
+    std::snprintf(buf, sizeof buf, "%g", std::round(rad / step) * step);
+    text(cr, px(rad), H - B + 18, buf, 0.5);
   }
-  s << "<text x='" << (L + W - R) / 2 << "' y='" << H - 12 << "' text-anchor='middle'>" << to_string(r.norm)
-    << " radius</text>\n";
-  s << "<line x1='" << L << "' y1='" << H - B << "' x2='" << W - R << "' y2='" << H - B << "' stroke='black'/>\n";
-  s << "<line x1='" << L << "' y1='" << T << "' x2='" << L << "' y2='" << H - B << "' stroke='black'/>\n";
-  s << "<polyline fill='none' stroke='#1f77b4' stroke-width='2' points='";
+  text(cr, (L + W - R) / 2, H - 12, to_string(r.norm) + " radius", 0.5);
+  cairo_move_to(cr, L, T);
+  cairo_line_to(cr, L, H - B);
+  cairo_line_to(cr, W - R, H - B);
+  cairo_stroke(cr);
+  cairo_set_source_rgb(cr, 0.12, 0.47, 0.71);
+  cairo_set_line_width(cr, 2);
   for (int i = 0; i <= 200; ++i) {
     const double rad = top * i / 200.0;
-    s << px(rad) << "," << py(certified_fraction(r, rad)) << " ";
+    (i ? cairo_line_to : cairo_move_to)(cr, px(rad), py(certified_fraction(r, rad)));
   }
-  s << "'/>\n";
+  cairo_stroke(cr);
   for (size_t i = 0; i < r.radii.size(); ++i) {
     const double x = px(r.radii[i]), y = py(r.certified_accuracy(i));
+    cairo_set_source_rgb(cr, 0.84, 0.15, 0.16);
+    cairo_arc(cr, x, y, 4, 0, 2 * M_PI);
+    cairo_fill(cr);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.1f%% @ %.3g", 100 * r.certified_accuracy(i), r.radii[i]);
-    s << "<circle cx='" << x << "' cy='" << y << "' r='4' fill='#d62728'/><text x='" << x + 6 << "' y='"
-      << y - 6 << "'>" << buf << "</text>\n";
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    text(cr, x + 6, y - 6, buf, 0.0);
   }
-  s << "</svg>\n";
-  std::ofstream out(path);
-  TORCH_CHECK(out, "cannot write plot ", path);
-  out << s.str();
+}
+
+// Writes through a temporary file and a rename: never a half-written file under `path`.
+void commit(const std::string& tmp, const std::string& path) {
+  TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot write ", path);
+}
+}  // namespace
+
+void write_plot(const CertifyResult& r, const std::string& path, const std::string& title) {
+  check_plot_path(path);
+  const double W = 640, H = 420;
+  const std::string tmp = path + ".tmp";
+  const bool png = path.substr(path.size() - 4) == ".png";
+  cairo_surface_t* surface = png ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, int(W), int(H))
+                                 : cairo_svg_surface_create(tmp.c_str(), W, H);
+  cairo_t* cr = cairo_create(surface);
+  draw(cr, r, title, W, H);
+  cairo_destroy(cr);
+  cairo_surface_flush(surface);
+  const auto status = png ? cairo_surface_write_to_png(surface, tmp.c_str()) : cairo_surface_status(surface);
+  cairo_surface_destroy(surface);  // finishes the SVG file
+  if (status != CAIRO_STATUS_SUCCESS) std::remove(tmp.c_str());
+  TORCH_CHECK(status == CAIRO_STATUS_SUCCESS, "cannot write plot ", path, ": ", cairo_status_to_string(status));
+  commit(tmp, path);
+}
+
+void write_json(const CertifyResult& r, const std::string& path, const nlohmann::json& extra) {
+  auto j = to_json(r);
+  for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = it.value();
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    TORCH_CHECK(out, "cannot write ", path);
+    out << j.dump(2) << "\n";
+    TORCH_CHECK(out.good(), "cannot write ", path);
+  }
+  commit(tmp, path);
 }
 
 }  // namespace lipkit::certify

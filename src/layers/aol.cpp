@@ -2,14 +2,14 @@
 
 #include <torch/torch.h>
 
-#include "lipkit/layers/gram.h"
+#include "lipkit/linalg/gram.h"
 
 namespace lipkit {
 
 namespace functional {
 
 torch::Tensor aol_rescale_linear(const torch::Tensor& weight, double eps) {
-  auto d = torch::rsqrt(gram(weight.t()).abs().sum(1) + eps);
+  auto d = torch::rsqrt(linalg::gram(weight.t()).abs().sum(1) + eps);
   return weight * d.unsqueeze(0);
 }
 
@@ -42,6 +42,8 @@ AolLinearImpl::AolLinearImpl(const AolLinearOptions& options_) : options(options
 void AolLinearImpl::reset() {
   TORCH_CHECK(options.in_features() > 0 && options.out_features() > 0,
               "lipkit::AolLinear: in_features and out_features must be positive");
+  TORCH_CHECK(options.eps() > 0, "lipkit::AolLinear: eps must be > 0 (a zero column of W would divide by 0), got ",
+              options.eps());
   weight =
       register_parameter("weight", torch::empty({options.out_features(), options.in_features()}));
   bias = options.bias() ? register_parameter("bias", torch::empty({options.out_features()}))
@@ -84,6 +86,8 @@ void AolConv2dImpl::reset() {
   TORCH_CHECK(options.in_channels() > 0 && options.out_channels() > 0,
               "lipkit::AolConv2d: in_channels and out_channels must be positive");
   TORCH_CHECK(k > 0 && k % 2 == 1, "lipkit::AolConv2d: kernel_size must be odd, got ", k);
+  TORCH_CHECK(options.eps() > 0, "lipkit::AolConv2d: eps must be > 0 (a zero input channel would divide by 0), got ",
+              options.eps());
   weight = register_parameter(
       "weight", torch::empty({options.out_channels(), options.in_channels(), k, k}));
   bias = options.bias() ? register_parameter("bias", torch::empty({options.out_channels()}))

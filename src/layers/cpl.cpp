@@ -2,11 +2,13 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "init.h"
-#include "lipkit/layers/conv_adjoint.h"
-#include "lipkit/lipschitz/exact_norm.h"
-#include "lipkit/lipschitz/gram_iteration.h"
-#include "lipkit/lipschitz/power_iteration.h"
+#include "lipkit/linalg/conv_adjoint.h"
+#include "lipkit/linalg/exact_norm.h"
+#include "lipkit/linalg/gram_iteration.h"
+#include "lipkit/linalg/power_iteration.h"
 
 namespace lipkit {
 
@@ -23,13 +25,21 @@ torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight,
 torch::Tensor cpl_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& step, int64_t padding) {
   auto r = torch::relu(torch::conv2d(x, kernel, bias, 1, padding));
-  return x - conv2d_adjoint(step * r, kernel, padding);
+  return x - linalg::conv2d_adjoint(step * r, kernel, padding);
 }
 
 }  // namespace functional
 
 namespace {
-torch::Tensor step_size(const torch::Tensor& sigma, double eps) { return 2.0 / (sigma * sigma + eps); }
+// 2 / (sigma^2 + eps); 0 when both are 0 (then W = 0 and the residual term vanishes anyway)
+torch::Tensor step_size(const torch::Tensor& sigma, double eps) {
+  auto d = sigma * sigma + eps;
+  return torch::where(d > 0, 2.0 / d.clamp_min(std::numeric_limits<double>::min()), torch::zeros_like(d));
+}
+double step_size(double sigma, double eps) {
+  const double d = sigma * sigma + eps;
+  return d > 0 ? 2.0 / d : 0.0;
+}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------- CplLinear
@@ -43,6 +53,8 @@ void CplLinearImpl::reset() {
   TORCH_CHECK(options.features() > 0 && options.hidden() > 0,
               "lipkit::CplLinear: features and hidden must be positive, got features=",
               options.features(), ", hidden=", options.hidden());
+  TORCH_CHECK(options.eps() >= 0, "lipkit::CplLinear: eps must be >= 0 (a negative eps makes the step "
+              "2 / (||W||^2 + eps) too large: not 1-Lipschitz), got ", options.eps());
   weight = register_parameter("weight", torch::empty({options.hidden(), options.features()}));
   bias = register_parameter("bias", torch::empty({options.hidden()}));
   u = register_buffer("u", torch::empty({options.features()}));
@@ -62,18 +74,17 @@ void CplLinearImpl::pretty_print(std::ostream& stream) const {
 }
 
 double CplLinearImpl::weight_norm_bound() {
-  return bound_.get(detail::version_key({weight}), [&] { return lipschitz::gram_iteration_bound(weight); });
+  return bound_.get(detail::version_key({weight}), [&] { return linalg::gram_iteration_bound(weight); });
 }
 
 torch::Tensor CplLinearImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "CplLinear", 2, options.features(), weight, "(N, features)");
   torch::Tensor step;
   if (is_training()) {
-    step = step_size(lipschitz::power_iteration_dense(weight, u, options.train_iters()),
+    step = step_size(linalg::power_iteration_dense(weight, u, options.train_iters()),
                      options.eps());
   } else {
-    const double s = weight_norm_bound();
-    step = torch::full({}, 2.0 / (s * s + options.eps()), weight.options());
+    step = torch::full({}, step_size(weight_norm_bound(), options.eps()), weight.options());
   }
   return functional::cpl_linear(input, weight, bias, step);
 }
@@ -95,6 +106,8 @@ void CplConv2dImpl::reset() {
   TORCH_CHECK(k > 0 && k % 2 == 1,
               "lipkit::CplConv2d: kernel_size must be odd (same padding keeps the residual shape), got ",
               k);
+  TORCH_CHECK(options.eps() >= 0, "lipkit::CplConv2d: eps must be >= 0 (a negative eps makes the step "
+              "2 / (||W||^2 + eps) too large: not 1-Lipschitz), got ", options.eps());
   weight = register_parameter("weight", torch::empty({options.hidden(), options.channels(), k, k}));
   bias = register_parameter("bias", torch::empty({options.hidden()}));
   // Sized to the real input on the first forward.
@@ -114,7 +127,7 @@ void CplConv2dImpl::pretty_print(std::ostream& stream) const {
 
 double CplConv2dImpl::weight_norm_bound(int64_t height, int64_t width) {
   return bound_.get(detail::version_key({weight}, {height, width}), [&] {
-    return lipschitz::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
+    return linalg::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
   });
 }
 
@@ -123,12 +136,12 @@ torch::Tensor CplConv2dImpl::forward(const torch::Tensor& input) {
   const int64_t pad = options.kernel_size() / 2;
   torch::Tensor step;
   if (is_training()) {
-    lipschitz::ensure_power_vector(u, {1, options.channels(), input.size(2), input.size(3)});
-    step = step_size(lipschitz::power_iteration_conv(weight, u, pad, options.train_iters()),
+    linalg::ensure_power_vector(u, {1, options.channels(), input.size(2), input.size(3)});
+    step = step_size(linalg::power_iteration_conv(weight, u, pad, options.train_iters()),
                      options.eps());
   } else {
-    const double s = weight_norm_bound(input.size(2), input.size(3));
-    step = torch::full({}, 2.0 / (s * s + options.eps()), weight.options());
+    step = torch::full({}, step_size(weight_norm_bound(input.size(2), input.size(3)), options.eps()),
+                       weight.options());
   }
   return functional::cpl_conv2d(input, weight, bias, step, pad);
 }

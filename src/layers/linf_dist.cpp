@@ -11,10 +11,9 @@ namespace lipkit {
 namespace detail {
 
 DistanceParameters register_distance_parameters(torch::nn::Module& m, const char* layer, int64_t in,
-                                                int64_t out, bool bias, double p, double std,
-                                                double identity) {
+                                                int64_t out, bool bias, double std, double identity) {
   TORCH_CHECK(in > 0 && out > 0, "lipkit::", layer, ": features must be positive, got ", in, " -> ", out);
-  TORCH_CHECK(p >= 1, "lipkit::", layer, ": p must be >= 1 (or inf), got ", p);
+  const double p = std::numeric_limits<double>::infinity();
   DistanceParameters d;
   d.weight = m.register_parameter("weight", torch::empty({out, in}));
   d.bias = m.register_parameter("bias", bias ? torch::empty({out}) : torch::Tensor(), bias);
@@ -54,7 +53,7 @@ LinfDistLinearImpl::LinfDistLinearImpl(const LinfDistLinearOptions& options_) : 
 
 void LinfDistLinearImpl::reset() {
   auto d = detail::register_distance_parameters(*this, "LinfDistLinear", options.in_features(),
-                                                options.out_features(), options.bias(), options.p(),
+                                                options.out_features(), options.bias(),
                                                 options.init_std(), options.identity_init());
   weight = d.weight, bias = d.bias, p_ = d.p;
   layer_name_ = "LinfDistLinear";

@@ -2,11 +2,24 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <sstream>
 
 namespace lipkit {
 
+namespace {
+std::atomic<int64_t> cache_generation{0};
+}  // namespace
+
+void invalidate_eval_caches() { ++cache_generation; }
+
 std::string to_string(Norm norm) { return norm == Norm::L2 ? "l2" : "linf"; }
+
+Norm parse_norm(const std::string& name) {
+  if (name == "l2") return Norm::L2;
+  if (name == "linf") return Norm::Linf;
+  TORCH_CHECK(false, "norm must be l2 or linf, got '", name, "'");
+}
 
 namespace detail {
 
@@ -41,6 +54,7 @@ VersionKey version_key(std::initializer_list<torch::Tensor> tensors, std::vector
     k.extra.push_back(static_cast<int64_t>(t.device().index()));
   }
   k.extra.insert(k.extra.end(), extra.begin(), extra.end());
+  k.extra.push_back(cache_generation.load());
   return k;
 }
 

@@ -16,7 +16,7 @@ void MeanShiftImpl::reset() {
 }
 
 void MeanShiftImpl::pretty_print(std::ostream& stream) const {
-  stream << "lipkit::MeanShift(" << options.features() << ")";
+  stream << "lipkit::MeanShift(features=" << options.features() << ", momentum=" << options.momentum() << ")";
 }
 
 torch::Tensor MeanShiftImpl::forward(const torch::Tensor& input) {

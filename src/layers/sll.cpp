@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "lipkit/layers/conv_adjoint.h"
-#include "lipkit/layers/gram.h"
+#include "lipkit/linalg/conv_adjoint.h"
+#include "lipkit/linalg/gram.h"
 
 namespace lipkit {
 
@@ -23,7 +23,7 @@ torch::Tensor weighted_row_sums(const torch::Tensor& s, const torch::Tensor& q_p
 }  // namespace
 
 torch::Tensor sll_linear_inverse_t(const torch::Tensor& weight, const torch::Tensor& q_param) {
-  auto g = gram(weight).abs();
+  auto g = linalg::gram(weight).abs();
   return safe_inverse(weighted_row_sums(g, q_param));
 }
 
@@ -45,7 +45,7 @@ torch::Tensor sll_linear(const torch::Tensor& x, const torch::Tensor& weight,
 torch::Tensor sll_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& inv_t, int64_t padding) {
   auto r = torch::relu(torch::conv2d(x, kernel, bias, 1, padding)) * inv_t.view({1, -1, 1, 1});
-  return x - 2.0 * conv2d_adjoint(r, kernel, padding);
+  return x - 2.0 * linalg::conv2d_adjoint(r, kernel, padding);
 }
 
 }  // namespace functional

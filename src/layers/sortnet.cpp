@@ -23,7 +23,7 @@ void SortNetLinearImpl::reset() {
   TORCH_CHECK(options.k() >= 1 && options.k() <= 64, "lipkit::SortNetLinear: k must be in [1, 64], got ",
               options.k());
   auto d = detail::register_distance_parameters(*this, "SortNetLinear", options.in_features(),
-                                                options.out_features(), options.bias(), options.p(),
+                                                options.out_features(), options.bias(),
                                                 options.init_std(), options.identity_init());
   weight = d.weight, bias = d.bias, p_ = d.p;
   layer_name_ = "SortNetLinear";
@@ -81,7 +81,6 @@ std::pair<torch::Tensor, torch::Tensor> SortNetLinearImpl::interval_bounds(const
   return {lo, hi};
 }
 
-void NegatedDistanceImpl::reset() { scale = register_parameter("scale", torch::ones({1})); }
 
 void NegatedDistanceImpl::pretty_print(std::ostream& stream) const {
   stream << "lipkit::NegatedDistance()";

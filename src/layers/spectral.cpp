@@ -3,9 +3,9 @@
 #include <torch/torch.h>
 
 #include "init.h"
-#include "lipkit/lipschitz/exact_norm.h"
-#include "lipkit/lipschitz/gram_iteration.h"
-#include "lipkit/lipschitz/power_iteration.h"
+#include "lipkit/linalg/exact_norm.h"
+#include "lipkit/linalg/gram_iteration.h"
+#include "lipkit/linalg/power_iteration.h"
 
 namespace lipkit {
 
@@ -43,14 +43,14 @@ void SpectralLinearImpl::pretty_print(std::ostream& stream) const {
 }
 
 double SpectralLinearImpl::weight_norm_bound() {
-  return bound_.get(detail::version_key({weight}), [&] { return lipschitz::gram_iteration_bound(weight); });
+  return bound_.get(detail::version_key({weight}), [&] { return linalg::gram_iteration_bound(weight); });
 }
 
 torch::Tensor SpectralLinearImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "SpectralLinear", 2, options.in_features(), weight,
                       "(N, in_features)");
   auto w = is_training()
-               ? weight / lipschitz::power_iteration_dense(weight, u, options.train_iters())
+               ? weight / linalg::power_iteration_dense(weight, u, options.train_iters())
                : weight / weight_norm_bound();
   return torch::nn::functional::linear(input, w, bias);
 }
@@ -95,7 +95,7 @@ void SpectralConv2dImpl::pretty_print(std::ostream& stream) const {
 
 double SpectralConv2dImpl::weight_norm_bound(int64_t height, int64_t width) {
   return bound_.get(detail::version_key({weight}, {height, width}), [&] {
-    return lipschitz::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
+    return linalg::conv2d_norm_bound(weight, height, width, options.kernel_size() / 2);
   });
 }
 
@@ -105,8 +105,8 @@ torch::Tensor SpectralConv2dImpl::forward(const torch::Tensor& input) {
   const int64_t pad = options.kernel_size() / 2;
   torch::Tensor w;
   if (is_training()) {
-    lipschitz::ensure_power_vector(u, {1, options.in_channels(), input.size(2), input.size(3)});
-    w = weight / lipschitz::power_iteration_conv(weight, u, pad, options.train_iters());
+    linalg::ensure_power_vector(u, {1, options.in_channels(), input.size(2), input.size(3)});
+    w = weight / linalg::power_iteration_conv(weight, u, pad, options.train_iters());
   } else {
     w = weight / weight_norm_bound(input.size(2), input.size(3));
   }

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "lipkit/lipschitz/exact_norm.h"
+#include "lipkit/linalg/exact_norm.h"
 
 namespace lipkit {
 
@@ -44,7 +44,7 @@ torch::Tensor InputNormalizationImpl::forward(const torch::Tensor& input) {
 }
 
 double InputNormalizationImpl::lipschitz_bound(Norm) const {
-  return inv_std.max().item<double>();  // 1 / min(std)
+  return inv_std.abs().max().item<double>();  // 1 / min |std|, also for buffers loaded from a file
 }
 
 // -------------------------------------------------------------------------------------- PadChannels
@@ -144,6 +144,13 @@ ResidualImpl::ResidualImpl(torch::nn::Sequential branch_) : branch(std::move(bra
 
 void ResidualImpl::reset() { branch = register_module("branch", branch); }
 
+std::shared_ptr<torch::nn::Module> ResidualImpl::clone(const c10::optional<torch::Device>& device) const {
+  auto copy = std::make_shared<ResidualImpl>(
+      torch::nn::Sequential(std::dynamic_pointer_cast<torch::nn::SequentialImpl>(branch->clone(device))));
+  copy->train(is_training());
+  return copy;
+}
+
 void ResidualImpl::pretty_print(std::ostream& stream) const { stream << "lipkit::Residual"; }
 
 torch::Tensor ResidualImpl::forward(const torch::Tensor& input) {
@@ -200,7 +207,7 @@ double NormalizedLinearImpl::lipschitz_bound(Norm norm) const {
   torch::NoGradGuard no_grad;
   auto w = normalized_weight().to(torch::kDouble);
   if (norm == Norm::Linf) return w.abs().sum(1).max().item<double>();
-  return lipschitz::spectral_norm_exact(w) * (1.0 + 1e-9);
+  return linalg::spectral_norm_exact(w) * (1.0 + 1e-9);
 }
 
 torch::Tensor NormalizedLinearImpl::pairwise_lipschitz() const {

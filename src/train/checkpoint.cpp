@@ -1,5 +1,9 @@
 #include "lipkit/train/checkpoint.h"
 
+#include <limits>
+
+#include "lipkit/layers/sortnet.h"
+
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -39,7 +43,7 @@ models::ModelSpec spec_from_json(const nlohmann::json& j) {
 }
 
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
-                     torch::optim::Optimizer* optimizer, const nlohmann::json& meta) {
+                     torch::optim::Optimizer* optimizer, const nlohmann::json& meta, const ExtraTensors& extra) {
   torch::serialize::OutputArchive root, model_archive;
   root.write("format", c10::IValue(std::string(kCheckpointFormat)));
   root.write("meta", c10::IValue(meta.dump()));
@@ -50,6 +54,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
     optimizer->save(opt_archive);
     root.write("optimizer", opt_archive);
   }
+  for (const auto& [name, t] : extra) root.write("extra." + name, t.detach());
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   root.save_to(tmp);
   TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "save_checkpoint: cannot rename ", tmp,
@@ -87,7 +92,8 @@ nlohmann::json read_checkpoint_meta(const std::string& path) {
   return meta_of(root, path);
 }
 
-void load_state(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
+void load_state(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                const ExtraTensors& extra) {
   auto root = open_archive(path);
   torch::serialize::InputArchive model_archive;
   TORCH_CHECK(root.try_read("model", model_archive), path, ": checkpoint has no model");
@@ -101,6 +107,12 @@ void load_state(const std::string& path, torch::nn::Module& model, torch::optim:
     TORCH_CHECK(root.try_read("optimizer", opt_archive), path, ": checkpoint has no optimizer state");
     optimizer->load(opt_archive);
   }
+  for (const auto& [name, t] : extra) {
+    torch::Tensor saved;
+    TORCH_CHECK(root.try_read("extra." + name, saved), path, ": checkpoint has no '", name, "'");
+    torch::NoGradGuard no_grad;
+    t.copy_(saved);
+  }
 }
 
 torch::nn::Sequential load_model(const std::string& path, nlohmann::json* meta) {
@@ -111,6 +123,15 @@ torch::nn::Sequential load_model(const std::string& path, nlohmann::json* meta) 
   model->eval();
   if (meta != nullptr) *meta = std::move(m);
   return model;
+}
+
+EvalModel load_for_evaluation(const std::string& path) {
+  EvalModel m;
+  m.model = load_model(path, &m.meta);
+  set_distance_p(*m.model, std::numeric_limits<double>::infinity());
+  m.model->eval();
+  m.data = m.meta.value("data", std::string("fashion-mnist"));
+  return m;
 }
 
 }  // namespace lipkit::train

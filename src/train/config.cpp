@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "lipkit/certify/certify.h"
@@ -79,6 +81,117 @@ void read_model(const nlohmann::json& j, TrainConfig& c, std::vector<std::string
   r.finish();
 }
 
+void read_optimizer(Reader& parent, TrainConfig& c, std::vector<std::string>& unknown, const std::string& source) {
+  if (!parent.has("optimizer")) return;
+  Reader o(parent.at("optimizer"), "optimizer.", unknown, source);
+  o.get("name", c.optimizer.name);
+  o.get("lr", c.optimizer.lr);
+  std::vector<double> betas{c.optimizer.beta1, c.optimizer.beta2};
+  o.get("betas", betas);
+  TORCH_CHECK(betas.size() == 2, source, ": optimizer.betas must have 2 values, got ", betas.size());
+  c.optimizer.beta1 = betas[0];
+  c.optimizer.beta2 = betas[1];
+  o.get("weight_decay", c.optimizer.weight_decay);
+  o.get("momentum", c.optimizer.momentum);
+  o.finish();
+}
+
+void read_loss(Reader& parent, TrainConfig& c, std::vector<std::string>& unknown, const std::string& source) {
+  if (!parent.has("loss")) return;
+  Reader l(parent.at("loss"), "loss.", unknown, source);
+  l.get("name", c.loss.name);
+  l.get("margin", c.loss.margin);
+  l.get("offset", c.loss.offset);
+  l.get("temperature", c.loss.temperature);
+  l.get("eps", c.loss.eps);
+  l.get("lam0", c.loss.lam0);
+  l.get("lam_end", c.loss.lam_end);
+  l.finish();
+}
+
+void read_small_sections(Reader& r, TrainConfig& c, std::vector<std::string>& unknown, const std::string& source) {
+  if (r.has("schedule")) {
+    Reader s(r.at("schedule"), "schedule.", unknown, source);
+    s.get("name", c.schedule.name);
+    s.get("warmup", c.schedule.warmup);
+    s.finish();
+  }
+  if (r.has("augment")) {
+    Reader a(r.at("augment"), "augment.", unknown, source);
+    a.get("crop_padding", c.augment.crop_padding);
+    a.get("flip", c.augment.flip);
+    a.finish();
+  }
+}
+
+// The distance section's pairs, read now and checked after the unknown-key report (a misspelt key is
+// the likelier mistake).
+struct DistancePairs {
+  std::vector<double> p, p_epochs, eps_epochs;
+};
+
+DistancePairs read_distance(Reader& r, TrainConfig& c, std::vector<std::string>& unknown, const std::string& source) {
+  auto& ds = c.distance;
+  DistancePairs d{{ds.p_start, ds.p_end}, {ds.p_epochs_begin, ds.p_epochs_end}, {ds.eps_epochs_begin, ds.eps_epochs_end}};
+  if (!r.has("distance")) return d;
+  Reader dr(r.at("distance"), "distance.", unknown, source);
+  dr.get("p", d.p);
+  dr.get("p_epochs", d.p_epochs);
+  dr.get("eps_epochs", d.eps_epochs);
+  dr.get("eps_smooth", ds.eps_smooth);
+  dr.finish();
+  return d;
+}
+
+void check_distance(const DistancePairs& d, TrainConfig& c, const std::string& source) {
+  for (const auto& [name, v] : {std::pair<const char*, const std::vector<double>*>{"p", &d.p},
+                                {"p_epochs", &d.p_epochs}, {"eps_epochs", &d.eps_epochs}})
+    TORCH_CHECK(v->size() == 2, source, ": distance.", name, " takes two values ([start, end]), got ", v->size());
+  TORCH_CHECK(d.p[0] >= 1 && d.p[1] >= d.p[0], source,
+              ": distance.p must be [start, end] with 1 <= start <= end, got [", d.p[0], ", ", d.p[1], "]");
+  auto& ds = c.distance;
+  TORCH_CHECK(ds.eps_smooth >= 0 && ds.eps_smooth < 1, source, ": distance.eps_smooth must be in [0, 1), got ",
+              ds.eps_smooth);
+  ds.p_start = d.p[0], ds.p_end = d.p[1];
+  ds.p_epochs_begin = d.p_epochs[0], ds.p_epochs_end = d.p_epochs[1];
+  ds.eps_epochs_begin = d.eps_epochs[0], ds.eps_epochs_end = d.eps_epochs[1];
+}
+
+// Each radius a number >= 0 or a fraction like "36/255".
+std::vector<double> read_radii(const nlohmann::json& j, const std::string& source) {
+  TORCH_CHECK(j.is_array() && !j.empty(), source, ": radii must be a non-empty array, got ", j.dump());
+  std::vector<double> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const auto& v = j[i];
+    const bool number = v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0;
+    TORCH_CHECK(number || v.is_string(), source, ": radii[", i,
+                "] must be a number >= 0 or a fraction like \"36/255\", got ", v.dump());
+    try {
+      out.push_back(number ? v.get<double>() : certify::parse_radius(v.get<std::string>()));
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, source, ": radii[", i, "]: ", e.what_without_backtrace());
+    }
+  }
+  return out;
+}
+
+void check_values(const TrainConfig& c, const std::string& source) {
+  TORCH_CHECK(c.epochs >= 1, source, ": epochs must be >= 1, got ", c.epochs);
+  TORCH_CHECK(c.batch_size >= 1, source, ": batch_size must be >= 1, got ", c.batch_size);
+  TORCH_CHECK(c.optimizer.name == "adam" || c.optimizer.name == "sgd", source,
+              ": optimizer.name must be adam or sgd, got '", c.optimizer.name, "'");
+  TORCH_CHECK(c.optimizer.lr > 0, source, ": optimizer.lr must be positive, got ", c.optimizer.lr);
+  try {
+    learning_rate(c.schedule, 1.0, 0, 1);  // validates the name
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, source, ": ", e.what_without_backtrace());
+  }
+  TORCH_CHECK(c.loss.name == "offset_ce" || c.loss.name == "multi_margin" || c.loss.name == "ce" ||
+                  c.loss.name == "mixture",
+              source, ": loss.name must be offset_ce, multi_margin, ce or mixture, got '", c.loss.name, "'");
+  TORCH_CHECK(c.loss.name != "mixture" || c.loss.eps > 0, source, ": loss.eps must be positive, got ", c.loss.eps);
+}
+
 }  // namespace
 
 TrainConfig config_from_json(const nlohmann::json& j, const std::string& source) {
@@ -91,88 +204,27 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
   r.get("batch_size", c.batch_size);
   r.get("subset", c.subset);
   r.get("seed", c.seed);
-  if (r.has("optimizer")) {
-    Reader o(r.at("optimizer"), "optimizer.", unknown, source);
-    o.get("name", c.optimizer.name);
-    o.get("lr", c.optimizer.lr);
-    std::vector<double> betas{c.optimizer.beta1, c.optimizer.beta2};
-    o.get("betas", betas);
-    TORCH_CHECK(betas.size() == 2, source, ": optimizer.betas must have 2 values");
-    c.optimizer.beta1 = betas[0];
-    c.optimizer.beta2 = betas[1];
-    o.get("weight_decay", c.optimizer.weight_decay);
-    o.get("momentum", c.optimizer.momentum);
-    o.finish();
-  }
-  if (r.has("schedule")) {
-    Reader s(r.at("schedule"), "schedule.", unknown, source);
-    s.get("name", c.schedule.name);
-    s.get("warmup", c.schedule.warmup);
-    s.finish();
-  }
-  if (r.has("loss")) {
-    Reader l(r.at("loss"), "loss.", unknown, source);
-    l.get("name", c.loss.name);
-    l.get("margin", c.loss.margin);
-    l.get("offset", c.loss.offset);
-    l.get("temperature", c.loss.temperature);
-    l.get("eps", c.loss.eps);
-    l.get("lam0", c.loss.lam0);
-    l.get("lam_end", c.loss.lam_end);
-    l.finish();
-  }
-  // read now, checked after the unknown-key report (a misspelt key is the likelier mistake)
-  auto& ds = c.distance;
-  std::vector<double> dist_p{ds.p_start, ds.p_end}, dist_pe{ds.p_epochs_begin, ds.p_epochs_end},
-      dist_ee{ds.eps_epochs_begin, ds.eps_epochs_end};
-  if (r.has("distance")) {
-    Reader d(r.at("distance"), "distance.", unknown, source);
-    d.get("p", dist_p);
-    d.get("p_epochs", dist_pe);
-    d.get("eps_epochs", dist_ee);
-    d.get("eps_smooth", ds.eps_smooth);
-    d.finish();
-  }
-  r.get("norm", c.norm);
-  if (r.has("augment")) {
-    Reader a(r.at("augment"), "augment.", unknown, source);
-    a.get("crop_padding", c.augment.crop_padding);
-    a.get("flip", c.augment.flip);
-    a.finish();
-  }
-  if (r.has("radii")) {
-    TORCH_CHECK(r.at("radii").is_array(), source, ": radii must be an array");
-    c.radii.clear();
-    for (const auto& v : r.at("radii")) {
-      c.radii.push_back(v.is_string() ? certify::parse_radius(v.get<std::string>()) : v.get<double>());
-    }
-  }
+  read_optimizer(r, c, unknown, source);
+  read_loss(r, c, unknown, source);
+  read_small_sections(r, c, unknown, source);
+  const auto distance = read_distance(r, c, unknown, source);
+  std::string norm = to_string(c.norm);
+  r.get("norm", norm);
+  const bool has_radii = r.has("radii");
   r.finish();
   if (!unknown.empty()) {
     std::string list;
     for (const auto& k : unknown) list += (list.empty() ? "" : ", ") + k;
     TORCH_CHECK(false, source, ": unknown key", unknown.size() > 1 ? "s" : "", ": ", list);
   }
-  for (const auto& [name, v] : {std::pair<const char*, const std::vector<double>*>{"p", &dist_p},
-                                {"p_epochs", &dist_pe}, {"eps_epochs", &dist_ee}})
-    TORCH_CHECK(v->size() == 2, source, ": distance.", name, " takes two values ([start, end]), got ", v->size());
-  TORCH_CHECK(dist_p[0] >= 1 && dist_p[1] >= dist_p[0], source,
-              ": distance.p must be [start, end] with 1 <= start <= end, got [", dist_p[0], ", ", dist_p[1], "]");
-  TORCH_CHECK(ds.eps_smooth >= 0 && ds.eps_smooth < 1, source, ": distance.eps_smooth must be in [0, 1)");
-  ds.p_start = dist_p[0], ds.p_end = dist_p[1];
-  ds.p_epochs_begin = dist_pe[0], ds.p_epochs_end = dist_pe[1];
-  ds.eps_epochs_begin = dist_ee[0], ds.eps_epochs_end = dist_ee[1];
-  TORCH_CHECK(c.epochs >= 1, source, ": epochs must be >= 1, got ", c.epochs);
-  TORCH_CHECK(c.batch_size >= 1, source, ": batch_size must be >= 1, got ", c.batch_size);
-  TORCH_CHECK(c.optimizer.name == "adam" || c.optimizer.name == "sgd", source,
-              ": optimizer.name must be adam or sgd, got '", c.optimizer.name, "'");
-  TORCH_CHECK(c.optimizer.lr > 0, source, ": optimizer.lr must be positive");
-  learning_rate(c.schedule, 1.0, 0, 1);  // validates the name
-  TORCH_CHECK(c.loss.name == "offset_ce" || c.loss.name == "multi_margin" || c.loss.name == "ce" ||
-                  c.loss.name == "mixture",
-              source, ": loss.name must be offset_ce, multi_margin, ce or mixture, got '", c.loss.name, "'");
-  TORCH_CHECK(c.loss.name != "mixture" || c.loss.eps > 0, source, ": loss.eps must be positive, got ", c.loss.eps);
-  TORCH_CHECK(c.norm == "l2" || c.norm == "linf", source, ": norm must be l2 or linf, got '", c.norm, "'");
+  check_distance(distance, c, source);
+  try {
+    c.norm = parse_norm(norm);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, source, ": ", e.what_without_backtrace());
+  }
+  if (has_radii) c.radii = read_radii(r.at("radii"), source);
+  check_values(c, source);
   return c;
 }
 
@@ -223,9 +275,41 @@ nlohmann::json to_json(const TrainConfig& c) {
             {"p_epochs", {c.distance.p_epochs_begin, c.distance.p_epochs_end}},
             {"eps_epochs", {c.distance.eps_epochs_begin, c.distance.eps_epochs_end}},
             {"eps_smooth", c.distance.eps_smooth}}},
-          {"norm", c.norm},
+          {"norm", to_string(c.norm)},
           {"augment", {{"crop_padding", c.augment.crop_padding}, {"flip", c.augment.flip}}},
           {"radii", c.radii}};
+}
+
+nlohmann::json applicable_config(const nlohmann::json& config) {
+  auto c = config;
+  const auto family = c.value("model", nlohmann::json::object()).value("family", std::string("sll"));
+  const bool distance = family == "sortnet" || family == "linfdist";
+  if (!distance) c.erase("distance");
+  if (c.contains("model")) {
+    auto& m = c["model"];
+    for (const char* key : {"q", "identity_init", "sort_k"})
+      if (!distance || (family == "linfdist" && std::string(key) != "identity_init")) m.erase(key);
+    if (distance) {
+      for (const char* key : {"conv_layers", "conv_inner", "dense_inner", "pool", "head"}) m.erase(key);
+    } else if (family == "plain") {
+      for (const char* key : {"conv_inner", "dense_inner", "std"}) m.erase(key);
+    }
+  }
+  if (c.contains("loss")) {
+    auto& l = c["loss"];
+    const auto name = l.value("name", std::string());
+    const std::map<std::string, std::vector<std::string>> fields{
+        {"offset_ce", {"offset", "temperature"}}, {"multi_margin", {"margin"}},
+        {"mixture", {"eps", "lam0", "lam_end"}}, {"ce", {}}};
+    auto keep = fields.count(name) ? fields.at(name) : std::vector<std::string>{};
+    keep.push_back("name");
+    nlohmann::json kept = nlohmann::json::object();
+    for (const auto& k : keep)
+      if (l.contains(k)) kept[k] = l[k];
+    l = kept;
+  }
+  if (c.value("optimizer", nlohmann::json::object()).value("name", std::string()) == "adam") c["optimizer"].erase("momentum");
+  return c;
 }
 
 }  // namespace lipkit::train

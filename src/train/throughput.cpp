@@ -121,4 +121,22 @@ double forward_flops(const models::ModelSpec& s) {
   return flops;
 }
 
+PresetBenchmark benchmark_preset(const std::string& preset, int64_t batch, int64_t steps) {
+  auto spec = models::model_preset(preset);
+  spec.in_channels = 3;
+  spec.image_size = 32;
+  spec.num_classes = 10;
+  torch::manual_seed(0);
+  auto model = models::build_model(spec);
+  PresetBenchmark b;
+  b.ours = measure_throughput(model, {batch, 3, 32, 32}, steps);
+  auto plain = plain_counterpart(spec);
+  b.plain = measure_throughput(plain, {batch, 3, 32, 32}, steps);
+  b.train_ratio = b.plain.train_images_per_second / b.ours.train_images_per_second;
+  b.infer_ratio = b.plain.infer_images_per_second / b.ours.infer_images_per_second;
+  // training ~ 3 forward passes of matrix products (forward, input grad, weight grad)
+  b.gflops = 3 * forward_flops(spec) * b.ours.train_images_per_second / 1e9;
+  return b;
+}
+
 }  // namespace lipkit::train

@@ -16,7 +16,7 @@
 #include "lipkit/layers/mean_shift.h"
 #include "lipkit/layers/sortnet.h"
 #include "lipkit/train/checkpoint.h"
-#include "lipkit/train/reestimate.h"
+#include "lipkit/certify/reestimate.h"
 
 namespace lipkit::train {
 
@@ -62,14 +62,10 @@ void progress_line(bool tty, int64_t epoch, int64_t epochs, int64_t b, int64_t n
   std::fflush(stderr);
 }
 
-}  // namespace
-
-TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
-  TORCH_CHECK(!options.out_dir.empty(), "train: an output folder is required");
-  const auto t0 = Clock::now();
-  auto train_data = data::load_dataset(config.data, data::Split::Train).head(config.subset);
-  auto test_data = data::load_dataset(config.data, data::Split::Test).head(config.subset);
-
+// The model spec completed from the data: input shape, classes, channel mean (and pixel std for
+// distance nets, as the official code: weights start N(0, 1) in that scale; InputNormalization's
+// bound 1 / std enters the certificate).
+models::ModelSpec spec_for(const TrainConfig& config, const data::Dataset& train_data) {
   models::ModelSpec spec = config.model;
   spec.in_channels = train_data.channels();
   spec.image_size = train_data.height();
@@ -77,177 +73,232 @@ TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
   TORCH_CHECK(train_data.height() == train_data.width(), "train: square images expected, got ",
               train_data.height(), "x", train_data.width());
   spec.mean = data::channel_mean(train_data);
-  // Distance nets divide by the data's pixel std, as the official code (weights start N(0, 1) in
-  // that scale); the certificate accounts for it (InputNormalization's bound is 1 / std).
   if ((spec.family == "sortnet" || spec.family == "linfdist") && spec.std.empty())
     spec.std.assign(spec.in_channels, data::pixel_std(train_data));
+  return spec;
+}
 
-  make_dirs(options.out_dir);
-  const std::string ckpt = options.out_dir + "/model.pt";
-  const nlohmann::json config_json = to_json(config);
+struct EpochStats {
+  double loss_sum = 0, correct = 0, seen = 0, seconds = 0;
+};
 
-  int64_t start_epoch = 0, start_batch = 0;
-  nlohmann::json resumed_meta;
-  if (options.resume) {
-    resumed_meta = read_checkpoint_meta(ckpt);
-    TORCH_CHECK(resumed_meta.at("config") == config_json, ckpt,
+// One training run: set-up and resume, the step loop, evaluate-and-log.
+class Run {
+ public:
+  Run(const TrainConfig& config, const TrainOptions& options)
+      : config_(config),
+        options_(options),
+        train_data_(data::load_dataset(config.data, data::Split::Train).head(config.subset)),
+        test_data_(data::load_dataset(config.data, data::Split::Test).head(config.subset)),
+        spec_(spec_for(config, train_data_)),
+        ckpt_(options.out_dir + "/model.pt"),
+        config_json_(to_json(config)) {}
+
+  TrainSummary run();
+
+ private:
+  void resume_or_start();
+  bool train_epoch(int64_t epoch, EpochStats& stats);  // false: interrupted (checkpoint saved)
+  void train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats);
+  certify::CertifyResult evaluate(bool final_epoch);
+  void log_epoch(int64_t epoch, const EpochStats& stats, const certify::CertifyResult& cert);
+  nlohmann::json meta_for(int64_t epoch, int64_t batch) const {
+    return {{"config", config_json_}, {"spec", spec_to_json(spec_)}, {"epoch", epoch}, {"batch", batch},
+            {"data", train_data_.name}};
+  }
+
+  const TrainConfig& config_;
+  const TrainOptions& options_;
+  data::Dataset train_data_, test_data_;
+  models::ModelSpec spec_;
+  std::string ckpt_;
+  nlohmann::json config_json_;
+  int64_t start_epoch_ = 0, start_batch_ = 0, nb_ = 0, total_steps_ = 0;
+  torch::nn::Sequential model_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<data::BatchLoader> loader_;
+  bool tty_ = false, distance_net_ = false;
+  double current_p_ = 0, eps_scale_ = 1;
+  torch::Tensor ce_scale_;
+  ExtraTensors extra_;
+  TrainSummary summary_;
+};
+
+void Run::resume_or_start() {
+  make_dirs(options_.out_dir);
+  if (options_.resume) {
+    auto meta = read_checkpoint_meta(ckpt_);
+    TORCH_CHECK(meta.at("config") == config_json_, ckpt_,
                 ": --resume with a different configuration than the checkpoint's; use the same "
                 "config and overrides, or a new --out folder");
-    spec = spec_from_json(resumed_meta.at("spec"));  // e.g. the mean of the original run
-    start_epoch = resumed_meta.at("epoch");
-    start_batch = resumed_meta.at("batch");
+    spec_ = spec_from_json(meta.at("spec"));  // e.g. the mean of the original run
+    start_epoch_ = meta.at("epoch");
+    start_batch_ = meta.at("batch");
   }
-
-  torch::manual_seed(config.seed);
-  auto model = models::build_model(spec);
-  auto optimizer = make_optimizer(config.optimizer, model->parameters());
-  if (options.resume) load_state(ckpt, *model, optimizer.get());
-  {
-    std::ofstream(options.out_dir + "/config.json") << config_json.dump(2) << "\n";
+  torch::manual_seed(config_.seed);
+  model_ = models::build_model(spec_);
+  auto params = model_->parameters();
+  if (config_.loss.name == "mixture") {  // the learnable temperature of its cross-entropy term
+    ce_scale_ = torch::ones({1}).requires_grad_(true);
+    params.push_back(ce_scale_);
+    extra_ = {{"ce_scale", ce_scale_}};
   }
-
+  optimizer_ = make_optimizer(config_.optimizer, params);
+  if (options_.resume) load_state(ckpt_, *model_, optimizer_.get(), extra_);
+  std::ofstream(options_.out_dir + "/config.json") << config_json_.dump(2) << "\n";
   data::LoaderOptions lo;
-  lo.batch_size = config.batch_size;
+  lo.batch_size = config_.batch_size;
   lo.shuffle = true;
-  lo.seed = config.seed;
-  lo.augment = config.augment;
-  data::BatchLoader loader(train_data, lo);
-  const int64_t nb = loader.batches_per_epoch();
-  const int64_t total_steps = nb * config.epochs;
-  const bool tty = options.progress && ::isatty(STDERR_FILENO);
-
-  auto meta_for = [&](int64_t epoch, int64_t batch) {
-    return nlohmann::json{{"config", config_json}, {"spec", spec_to_json(spec)},
-                          {"epoch", epoch},        {"batch", batch},
-                          {"data", train_data.name}};
-  };
-
-  TrainSummary summary;
-  summary.epochs_done = start_epoch;
-  // Distance nets (SortNet, l_inf-dist): p follows the schedule; evaluation is at p = inf with
-  // mean-shift statistics re-estimated on training images (the first 10,000 after each epoch, all
-  // of them after the last, so the final checkpoint certifies with exact statistics).
-  const bool distance_net = set_distance_p(*model, distance_p(config.distance, 0.0)) > 0;
-  double current_p = distance_p(config.distance, 0.0);
-  torch::Tensor ce_scale;
-  for (auto& m : model->modules(false))
-    if (auto* neg = m->as<NegatedDistanceImpl>()) ce_scale = neg->scale;
-  const Norm eval_norm = config.norm == "linf" ? Norm::Linf : Norm::L2;
+  lo.seed = config_.seed;
+  lo.augment = config_.augment;
+  loader_ = std::make_unique<data::BatchLoader>(train_data_, lo);
+  nb_ = loader_->batches_per_epoch();
+  total_steps_ = nb_ * config_.epochs;
+  tty_ = options_.progress && ::isatty(STDERR_FILENO);
+  // Distance nets (SortNet, l_inf-dist): p follows the schedule; evaluation is at p = inf.
+  current_p_ = distance_p(config_.distance, 0.0);
+  distance_net_ = set_distance_p(*model_, current_p_) > 0;
   // the hinge's eps is in pixels; the logits are 1-Lipschitz in the normalized input
-  const double eps_scale = spec.std.empty() ? 1.0 : 1.0 / *std::min_element(spec.std.begin(), spec.std.end());
+  eps_scale_ = spec_.std.empty() ? 1.0 : 1.0 / *std::min_element(spec_.std.begin(), spec_.std.end());
+}
 
-  // Per-epoch evaluation: certified accuracy for Lipschitz models; clean accuracy only for plain
-  // networks, whose bound is computed on demand (`lipkit certify --bound gram`).
-  auto evaluate = [&](torch::nn::Sequential& m, const data::Dataset& d, bool final_epoch = false) {
-    if (distance_net) {
-      reestimate_mean_shift(m, final_epoch ? train_data : train_data.head(10000));
-      set_distance_p(*m, std::numeric_limits<double>::infinity());
-      auto r = certify::certify(m, d, eval_norm, config.radii);
-      set_distance_p(*m, current_p);
-      return r;
+void Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats) {
+  const int64_t step = epoch * nb_ + batch.index;
+  const double lr = learning_rate(config_.schedule, config_.optimizer.lr, step, total_steps_);
+  set_lr(*optimizer_, lr);
+  const auto& ds = config_.distance;
+  const double rho_p = phase_progress(ds.p_epochs_begin, ds.p_epochs_end, step, nb_);
+  if (distance_net_ && distance_p(ds, rho_p) != current_p_) {
+    current_p_ = distance_p(ds, rho_p);
+    set_distance_p(*model_, current_p_);
+  }
+  LossState state;
+  state.eps = config_.loss.eps * eps_scale_ *
+              eps_fraction(phase_progress(ds.eps_epochs_begin, ds.eps_epochs_end, step, nb_), ds.eps_smooth);
+  state.lam = config_.loss.lam0 * std::pow(config_.loss.lam_end / config_.loss.lam0, rho_p);
+  state.ce_scale = ce_scale_;
+  optimizer_->zero_grad();
+  auto logits = model_->forward(batch.x);
+  auto loss = compute_loss(config_.loss, logits, batch.y, state);
+  const double lv = loss.item<double>();
+  TORCH_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, " batch ", batch.index + 1, " (lr ",
+              lr, "); stopped. The last good checkpoint is ", ckpt_, "; lower optimizer.lr or check the data");
+  loss.backward();
+  optimizer_->step();
+  stats.loss_sum += lv * batch.y.size(0);
+  stats.correct += (logits.argmax(1) == batch.y).sum().item<double>();
+  stats.seen += batch.y.size(0);
+}
+
+bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
+  model_->train();
+  loader_->start_epoch(epoch, epoch == start_epoch_ ? start_batch_ : 0);
+  const auto e0 = Clock::now();
+  data::Batch batch;
+  while (loader_->next(batch)) {
+    train_step(batch, epoch, stats);
+    if (options_.progress) {
+      const double secs = std::chrono::duration<double>(Clock::now() - e0).count();
+      if (tty_ || batch.index + 1 == nb_ || (batch.index + 1) % 50 == 0)
+        progress_line(tty_, epoch, config_.epochs, batch.index, nb_, stats.loss_sum / stats.seen,
+                      stats.correct / stats.seen, stats.seen / std::max(secs, 1e-9));
     }
-    if (spec.family != "plain") return certify::certify(m, d, eval_norm, config.radii);
-    certify::CertifyResult r;
-    r.total = d.size();
-    m->eval();
-    torch::NoGradGuard no_grad;
-    for (int64_t s0 = 0; s0 < d.size(); s0 += 500) {
-      const int64_t len = std::min<int64_t>(500, d.size() - s0);
-      auto pred = m->forward(data::to_float(d.images.narrow(0, s0, len))).argmax(1);
-      r.correct += (pred == d.labels.narrow(0, s0, len)).sum().item<int64_t>();
+    if (options_.stop_requested && options_.stop_requested() && batch.index + 1 < nb_) {
+      save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch, batch.index + 1), extra_);
+      if (tty_) std::fprintf(stderr, "\n");
+      std::fprintf(stderr, "interrupted: checkpoint saved to %s (resume with --resume)\n", ckpt_.c_str());
+      return false;
     }
+  }
+  if (tty_) std::fprintf(stderr, "\n");
+  stats.seconds = std::chrono::duration<double>(Clock::now() - e0).count();
+  return true;
+}
+
+// Certified accuracy for Lipschitz models; clean accuracy only for plain networks, whose bound is
+// computed on demand (`lipkit certify --bound gram`). Distance nets are evaluated at p = inf with
+// mean-shift statistics re-estimated on training images (the first 10,000 after each epoch, all of
+// them after the last, so the final checkpoint certifies with exact statistics).
+certify::CertifyResult Run::evaluate(bool final_epoch) {
+  certify::CertifyOptions options;
+  options.norm = config_.norm;
+  options.radii = config_.radii;
+  if (distance_net_) {
+    certify::reestimate_mean_shift(model_, final_epoch ? train_data_ : train_data_.head(10000));
+    set_distance_p(*model_, std::numeric_limits<double>::infinity());
+    auto r = certify::certify(model_, test_data_, options);
+    set_distance_p(*model_, current_p_);
     return r;
+  }
+  if (spec_.family != "plain") return certify::certify(model_, test_data_, options);
+  certify::CertifyResult r;
+  r.total = test_data_.size();
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  for (int64_t s0 = 0; s0 < test_data_.size(); s0 += 500) {
+    const int64_t len = std::min<int64_t>(500, test_data_.size() - s0);
+    auto pred = model_->forward(data::to_float(test_data_.images.narrow(0, s0, len))).argmax(1);
+    r.correct += (pred == test_data_.labels.narrow(0, s0, len)).sum().item<int64_t>();
+  }
+  return r;
+}
+
+void Run::log_epoch(int64_t epoch, const EpochStats& stats, const certify::CertifyResult& cert) {
+  nlohmann::json line = {{"epoch", epoch + 1},
+                         {"train_loss", stats.loss_sum / std::max(stats.seen, 1.0)},
+                         {"train_accuracy", stats.correct / std::max(stats.seen, 1.0)},
+                         {"test_accuracy", cert.clean_accuracy()},
+                         {"train_seconds", stats.seconds},
+                         {"images_per_second", stats.seen / std::max(stats.seconds, 1e-9)}};
+  if (distance_net_) line["p"] = std::isinf(current_p_) ? nlohmann::json("inf") : nlohmann::json(current_p_);
+  nlohmann::json certified = nlohmann::json::array();
+  std::string cert_text;
+  for (size_t i = 0; i < cert.radii.size(); ++i) {
+    certified.push_back({{"radius", cert.radii[i]}, {"accuracy", cert.certified_accuracy(i)}});
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " cert@%.3f %.3f", cert.radii[i], cert.certified_accuracy(i));
+    cert_text += buf;
+  }
+  line["certified"] = certified;
+  std::ofstream(options_.out_dir + "/metrics.jsonl", std::ios::app) << line.dump() << "\n" << std::flush;
+  if (options_.progress)
+    std::fprintf(stderr, "epoch %ld: test acc %.4f%s (%.1fs)\n", (long)epoch + 1, cert.clean_accuracy(),
+                 cert_text.c_str(), stats.seconds);
+}
+
+TrainSummary Run::run() {
+  const auto t0 = Clock::now();
+  resume_or_start();
+  summary_.epochs_done = start_epoch_;
+  auto record = [&](const certify::CertifyResult& cert) {
+    summary_.clean_accuracy = cert.clean_accuracy();
+    summary_.certified_accuracy.clear();
+    for (size_t i = 0; i < cert.radii.size(); ++i) summary_.certified_accuracy.push_back(cert.certified_accuracy(i));
   };
-  if (start_epoch >= config.epochs) {  // resuming a finished run: report it, train nothing
-    auto cert = evaluate(model, test_data, true);
-    summary.clean_accuracy = cert.clean_accuracy();
-    for (size_t i = 0; i < cert.radii.size(); ++i) summary.certified_accuracy.push_back(cert.certified_accuracy(i));
+  if (start_epoch_ >= config_.epochs) record(evaluate(true));  // a finished run: report it, train nothing
+  for (int64_t epoch = start_epoch_; epoch < config_.epochs; ++epoch) {
+    EpochStats stats;
+    if (!train_epoch(epoch, stats)) {
+      summary_.interrupted = true;
+      summary_.epochs_done = epoch;
+      return summary_;
+    }
+    auto cert = evaluate(epoch + 1 == config_.epochs);
+    model_->train();
+    save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch + 1, 0), extra_);
+    log_epoch(epoch, stats, cert);
+    record(cert);
+    summary_.epochs_done = epoch + 1;
   }
-  std::ofstream metrics(options.out_dir + "/metrics.jsonl", std::ios::app);
-  for (int64_t epoch = start_epoch; epoch < config.epochs; ++epoch) {
-    model->train();
-    loader.start_epoch(epoch, epoch == start_epoch ? start_batch : 0);
-    double loss_sum = 0, correct = 0, seen = 0;
-    const auto e0 = Clock::now();
-    data::Batch batch;
-    while (loader.next(batch)) {
-      const int64_t step = epoch * nb + batch.index;
-      set_lr(*optimizer, learning_rate(config.schedule, config.optimizer.lr, step, total_steps));
-      const double rho_p = phase_progress(config.distance.p_epochs_begin, config.distance.p_epochs_end, step, nb);
-      if (distance_net && distance_p(config.distance, rho_p) != current_p) {
-        current_p = distance_p(config.distance, rho_p);
-        set_distance_p(*model, current_p);
-      }
-      LossState state;
-      state.eps = config.loss.eps * eps_scale *
-                  eps_fraction(phase_progress(config.distance.eps_epochs_begin, config.distance.eps_epochs_end,
-                                              step, nb),
-                               config.distance.eps_smooth);
-      state.lam = config.loss.lam0 * std::pow(config.loss.lam_end / config.loss.lam0, rho_p);
-      state.ce_scale = ce_scale;
-      optimizer->zero_grad();
-      auto logits = model->forward(batch.x);
-      auto loss = compute_loss(config.loss, logits, batch.y, state);
-      const double lv = loss.item<double>();
-      TORCH_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, " batch ",
-                  batch.index + 1, " (lr ", learning_rate(config.schedule, config.optimizer.lr, step, total_steps),
-                  "); stopped. The last good checkpoint is ", ckpt,
-                  "; lower optimizer.lr or check the data");
-      loss.backward();
-      optimizer->step();
-      loss_sum += lv * batch.y.size(0);
-      correct += (logits.argmax(1) == batch.y).sum().item<double>();
-      seen += batch.y.size(0);
-      if (options.progress) {
-        const double secs = std::chrono::duration<double>(Clock::now() - e0).count();
-        if (tty || batch.index + 1 == nb || (batch.index + 1) % 50 == 0)
-          progress_line(tty, epoch, config.epochs, batch.index, nb, loss_sum / seen, correct / seen,
-                        seen / std::max(secs, 1e-9));
-      }
-      if (options.stop_requested && options.stop_requested() && batch.index + 1 < nb) {
-        save_checkpoint(ckpt, *model, optimizer.get(), meta_for(epoch, batch.index + 1));
-        if (tty) std::fprintf(stderr, "\n");
-        std::fprintf(stderr, "interrupted: checkpoint saved to %s (resume with --resume)\n", ckpt.c_str());
-        summary.interrupted = true;
-        summary.epochs_done = epoch;
-        return summary;
-      }
-    }
-    if (tty) std::fprintf(stderr, "\n");
-    const double train_secs = std::chrono::duration<double>(Clock::now() - e0).count();
+  summary_.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return summary_;
+}
 
-    auto cert = evaluate(model, test_data, epoch + 1 == config.epochs);
-    model->train();
-    save_checkpoint(ckpt, *model, optimizer.get(), meta_for(epoch + 1, 0));
+}  // namespace
 
-    nlohmann::json line = {{"epoch", epoch + 1},
-                           {"train_loss", loss_sum / std::max(seen, 1.0)},
-                           {"train_accuracy", correct / std::max(seen, 1.0)},
-                           {"test_accuracy", cert.clean_accuracy()},
-                           {"train_seconds", train_secs},
-                           {"images_per_second", seen / std::max(train_secs, 1e-9)}};
-    if (distance_net) line["p"] = std::isinf(current_p) ? nlohmann::json("inf") : nlohmann::json(current_p);
-    nlohmann::json certified = nlohmann::json::array();
-    std::string cert_text;
-    for (size_t i = 0; i < cert.radii.size(); ++i) {
-      certified.push_back({{"radius", cert.radii[i]}, {"accuracy", cert.certified_accuracy(i)}});
-      char buf[64];
-      std::snprintf(buf, sizeof buf, " cert@%.3f %.3f", cert.radii[i], cert.certified_accuracy(i));
-      cert_text += buf;
-    }
-    line["certified"] = certified;
-    metrics << line.dump() << "\n" << std::flush;
-    if (options.progress) {
-      std::fprintf(stderr, "epoch %ld: test acc %.4f%s (%.1fs)\n", (long)epoch + 1,
-                   cert.clean_accuracy(), cert_text.c_str(), train_secs);
-    }
-    summary.clean_accuracy = cert.clean_accuracy();
-    summary.certified_accuracy.clear();
-    for (size_t i = 0; i < cert.radii.size(); ++i) summary.certified_accuracy.push_back(cert.certified_accuracy(i));
-    summary.epochs_done = epoch + 1;
-  }
-  summary.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  return summary;
+TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
+  TORCH_CHECK(!options.out_dir.empty(), "train: an output folder is required");
+  return Run(config, options).run();
 }
 
 }  // namespace lipkit::train

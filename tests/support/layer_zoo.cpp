@@ -48,6 +48,22 @@ std::vector<LayerCase> layer_cases() {
     add("FirstChannels", seq<FirstChannels>([] { return FirstChannels(3); }), {6}, norm);
   }
   add("SumPool2d", seq<SumPool2d>([] { return SumPool2d(2); }), {2, 4, 4});
+  add("SumPool2d_linf", seq<SumPool2d>([] { return SumPool2d(2); }), {2, 4, 4}, Norm::Linf);  // bound 2
+  for (Norm norm : {Norm::L2, Norm::Linf}) {
+    add("MeanShift", seq<MeanShift>([] { return MeanShift(5); }), {5}, norm);
+    add("NegatedDistance", seq<NegatedDistance>([] { return NegatedDistance(); }), {5}, norm);
+    add("InputNormalization", seq<InputNormalization>([] {
+          return InputNormalization(InputNormalizationOptions({0.5, 0.4}, {0.25, 0.5}));  // bound 4
+        }), {2, 3, 3}, norm);
+    add("NormalizedLinear", seq<NormalizedLinear>([] { return NormalizedLinear(6, 4); }), {6}, norm);
+  }
+  add("LinfDistLinear", seq<LinfDistLinear>([] { return LinfDistLinear(6, 5); }), {6}, Norm::Linf);
+  add("LinfDistLinear_bias", seq<LinfDistLinear>([] { return LinfDistLinear(LinfDistLinearOptions(5, 4).bias(true)); }),
+      {5}, Norm::Linf);
+  add("LinfDistLinear_l2", seq<LinfDistLinear>([] { return LinfDistLinear(6, 5); }), {6}, Norm::L2);  // sqrt(out)
+  add("SortNetLinear_k3", seq<SortNetLinear>([] { return SortNetLinear(SortNetLinearOptions(7, 5).k(3)); }), {7},
+      Norm::Linf);
+  add("SortNetLinear_k10", seq<SortNetLinear>([] { return SortNetLinear(12, 6); }), {12}, Norm::Linf);
   // The example network, at a small size.
   add("ExampleNet",
       [] {

@@ -15,10 +15,10 @@ struct LayerCase {
   std::string name;
   std::function<torch::nn::Sequential()> make;  // the layer inside a one-element Sequential
   std::vector<int64_t> sample_shape;            // input shape without the batch dim
-  Norm norm = Norm::L2;                         // the norm it is claimed 1-Lipschitz in
+  Norm norm = Norm::L2;                         // the norm of the bound under test
 };
 
-/// All layers, each with the norm(s) it claims a bound of 1 in.
+/// Every lipkit module, each with the norm(s) it states a bound in (lipschitz_bound, not always 1).
 std::vector<LayerCase> layer_cases();
 
 inline std::ostream& operator<<(std::ostream& os, const LayerCase& c) {

@@ -5,6 +5,7 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/types.h>
 
+#include "lipkit/certify/certify.h"
 #include "lipkit/data/dataset.h"
 #include "lipkit/layers/lipschitz_layer.h"
 
@@ -31,9 +32,16 @@ struct AttackReport {
   int64_t certified = 0;        // certified at eps
   int64_t violations = 0;       // certified at eps, yet flipped by the attack: must be 0
   double max_perturbation = 0;  // largest ||delta|| used, a check that the attack stayed in the ball
+  bool proven = false;          // the certificate checked rests on a proven bound
+  std::string bound_source;
 };
 
-AttackReport attack_and_check(torch::nn::Sequential& model, const data::Dataset& data,
-                              const PgdOptions& options, int64_t batch_size = 250);
+/// Attacks the network certify() certifies (the float64 copy of `model` built by a Certificate with
+/// `certificate`: same bound, slack, IBP rule and re-estimation) with PGD at radius options.eps, and
+/// counts the points certified at eps that the attack flips (a tie counts as a flip): must be 0.
+AttackReport attack_and_check(torch::nn::Sequential& model, const data::Dataset& data, const PgdOptions& options,
+                              const CertifyOptions& certificate, int64_t batch_size = 250);
+/// The same against the default certificate in the attack's norm (the lipkit layers' own bounds).
+AttackReport attack_and_check(torch::nn::Sequential& model, const data::Dataset& data, const PgdOptions& options);
 
 }  // namespace lipkit::certify

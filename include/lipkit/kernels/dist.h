@@ -33,6 +33,10 @@ std::pair<torch::Tensor, torch::Tensor> sort_neuron_bounds(const torch::Tensor& 
                                                            const torch::Tensor& upper,
                                                            const torch::Tensor& w, double q, int64_t k);
 
+/// Routes every call through the chunked LibTorch path other devices use, also on the CPU (tests
+/// check it against the kernels); returns the previous setting.
+bool set_chunked_fallback(bool enabled);
+
 /// Whether the CPU kernels may use AVX2 (compiled in and supported by this CPU).
 bool avx2_available();
 /// Switches the AVX2 bodies on or off (tests run both); returns the previous setting.

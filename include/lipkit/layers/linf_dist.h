@@ -36,8 +36,6 @@ struct LinfDistLinearOptions {
   TORCH_ARG(int64_t, out_features);
   /// hidden layers have none (the mean-shift that follows replaces it); the last layer has one
   TORCH_ARG(bool, bias) = false;
-  /// the norm of the distance: inf, or a finite p >= 1 during training
-  TORCH_ARG(double, p) = std::numeric_limits<double>::infinity();
   /// > 0 and in <= out: w[i, i mod in] = -identity_init, so neuron i starts as x_(i mod in) +
   /// identity_init (deep stacks start near the identity; the papers use 10)
   TORCH_ARG(double, identity_init) = 0.0;
@@ -73,9 +71,9 @@ struct DistanceParameters {
 };
 /// Checks the sizes and p, registers weight (out, in), bias (if wanted) and the p buffer on `m`,
 /// and initializes them: N(0, std^2) weights plus the identity-style init, zero bias.
+/// p starts at inf: the one place p lives is that buffer (DistanceLayer::set_p, set_distance_p).
 DistanceParameters register_distance_parameters(torch::nn::Module& m, const char* layer, int64_t in,
-                                                int64_t out, bool bias, double p, double std,
-                                                double identity);
+                                                int64_t out, bool bias, double std, double identity);
 /// The eval bound of a distance layer with `in` inputs, `out` outputs, at p.
 double distance_layer_bound(Norm norm, int64_t in, int64_t out, double p);
 }  // namespace detail

@@ -14,6 +14,9 @@ enum class Norm { L2, Linf };
 
 std::string to_string(Norm norm);
 
+/// "l2" or "linf" (the names configs, the CLI and reports use). throws: c10::Error naming the text.
+Norm parse_norm(const std::string& name);
+
 /// Mixin implemented by every lipkit module next to torch::nn::Cloneable.
 ///
 /// ensures: in eval mode, ||f(x) - f(y)|| <= lipschitz_bound(norm) * ||x - y|| for all x, y
@@ -27,6 +30,13 @@ class LipschitzLayer {
 
 constexpr double kNoBound = std::numeric_limits<double>::infinity();
 
+/// Makes every lipkit layer recompute its eval-mode caches (proven bounds, folded weights) on next use.
+/// Caches are keyed on autograd's version counter, which a write through `weight.data()` or a
+/// detached alias does not bump: every certifying entry point (certified_radius, interval_certified,
+/// attack_and_check, certify, model_bound, upper_bound) calls this first, so such writes are seen.
+/// Call it yourself after such a write if you use the layers' plain eval forward as a certificate.
+void invalidate_eval_caches();
+
 namespace detail {
 
 /// Throws a c10::Error naming `layer`, unless x has rank `rank` (rank < 0: any rank >= 2), size `channels` in dim 1
@@ -35,8 +45,8 @@ namespace detail {
 void check_input(const torch::Tensor& x, const char* layer, int64_t rank, int64_t channels,
                  const torch::Tensor& like, const char* shape);
 
-/// Key that changes whenever one of the tensors is replaced or modified in place
-/// (optimizer step, load, copy_): used to invalidate eval-mode caches.
+/// Key that changes whenever one of the tensors is replaced or modified in place through autograd
+/// (optimizer step, load, copy_, ->to()) or invalidate_eval_caches() is called.
 struct VersionKey {
   std::vector<const void*> impls;
   std::vector<uint32_t> versions;

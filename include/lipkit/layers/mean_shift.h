@@ -2,7 +2,7 @@
 // Mean-shift normalization of l_inf-distance nets: subtract a per-feature mean, no scaling (a
 // translation keeps every Lipschitz constant). Train mode: the batch mean, with a running mean
 // kept (momentum 0.1); eval: the running mean. Before certification the running means are
-// recomputed as exact averages over the training set (reestimate_mean_shift, train/).
+// recomputed as exact averages over the training set (certify::reestimate_mean_shift).
 
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>

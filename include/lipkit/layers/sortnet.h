@@ -30,8 +30,6 @@ struct SortNetLinearOptions {
   /// order statistics kept at evaluation (the official truncate = 10)
   TORCH_ARG(int64_t, k) = 10;
   TORCH_ARG(bool, bias) = false;
-  /// norm of the training distance on the subset (inf, or finite during the p schedule)
-  TORCH_ARG(double, p) = std::numeric_limits<double>::infinity();
   TORCH_ARG(double, identity_init) = 0.0;
   TORCH_ARG(double, init_std) = 1.0;
   /// subset masks come from (seed, step): reproducible, and resumable (step is a buffer)
@@ -63,17 +61,16 @@ class SortNetLinearImpl : public torch::nn::Cloneable<SortNetLinearImpl>, public
 };
 TORCH_MODULE(SortNetLinear);
 
-/// Logits of a distance network: -x (the closest center wins). Holds the learnable temperature
-/// `scale` of the cross-entropy term of the SortNet loss; forward does not apply it, so margins and
-/// certificates use the raw distances. 1-Lipschitz in every norm.
+/// Logits of a distance network: -x (the closest center wins). 1-Lipschitz in every norm. (The
+/// learnable temperature of the SortNet loss's cross-entropy term is the trainer's, not the model's:
+/// margins and certificates use the raw distances.)
 class NegatedDistanceImpl : public torch::nn::Cloneable<NegatedDistanceImpl>, public LipschitzLayer {
  public:
-  NegatedDistanceImpl() { reset(); }
-  void reset() override;
+  NegatedDistanceImpl() = default;
+  void reset() override {}
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& input) { return -input; }
   double lipschitz_bound(Norm) const override { return 1.0; }
-  torch::Tensor scale;
 };
 TORCH_MODULE(NegatedDistance);
 

@@ -113,6 +113,9 @@ class ResidualImpl : public torch::nn::Cloneable<ResidualImpl> {
  public:
   explicit ResidualImpl(torch::nn::Sequential branch);
   void reset() override;
+  /// A deep copy: the branch is cloned too (Cloneable's default would share it).
+  std::shared_ptr<torch::nn::Module> clone(
+      const c10::optional<torch::Device>& device = c10::nullopt) const override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& input);
   torch::nn::Sequential branch;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lipkit/data/transforms.h"
+#include "lipkit/layers/lipschitz_layer.h"
 #include "lipkit/models/presets.h"
 #include "lipkit/train/losses.h"
 #include "lipkit/train/schedule.h"
@@ -33,7 +34,7 @@ struct TrainConfig {
   LossSpec loss;
   DistanceScheduleSpec distance;  // p and eps schedules of l_inf-distance nets
   data::Augment augment;
-  std::string norm = "l2";  // l2 | linf: the norm of the per-epoch certificate
+  Norm norm = Norm::L2;  // the norm of the per-epoch certificate ("l2" | "linf" in JSON)
   std::vector<double> radii = {36.0 / 255, 72.0 / 255, 108.0 / 255, 1.0};
   uint64_t seed = 0;
 };
@@ -46,5 +47,9 @@ TrainConfig load_config(const std::string& path);
 /// Same from parsed JSON; `source` names it in errors.
 TrainConfig config_from_json(const nlohmann::json& j, const std::string& source);
 nlohmann::json to_json(const TrainConfig& c);
+
+/// The config as saved (to_json), keeping only what applies to its model and loss: the distance
+/// section for l_inf-distance nets, the loss fields of the chosen loss, model fields of the family.
+nlohmann::json applicable_config(const nlohmann::json& config);
 
 }  // namespace lipkit::train

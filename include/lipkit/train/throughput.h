@@ -28,6 +28,15 @@ Throughput measure_throughput(torch::nn::Sequential& model, std::vector<int64_t>
 /// (sortnet, linfdist): an MLP of Linear + ReLU layers with the distance layers' weight shapes.
 torch::nn::Sequential plain_counterpart(const models::ModelSpec& spec);
 
+/// One row of `lipkit bench`: a preset at a batch size on random 3x32x32 inputs, 10 classes, against
+/// its plain counterpart measured in the same process.
+struct PresetBenchmark {
+  Throughput ours, plain;
+  double train_ratio = 0, infer_ratio = 0;  // lipkit time / plain time
+  double gflops = 0;                        // achieved in training: 3 x forward FLOPs x images/s
+};
+PresetBenchmark benchmark_preset(const std::string& preset, int64_t batch, int64_t steps);
+
 /// Multiply-add FLOPs (2 per MAC) of one forward pass for one image, counting the matrix products
 /// of the residual layers (conv/dense and their adjoint) and the head; for distance nets 2 ops per
 /// (input, output) pair of each layer.

@@ -24,13 +24,29 @@ void check_pair(const torch::Tensor& x, const torch::Tensor& w, const char* what
               w.scalar_type());
   TORCH_CHECK(x.device() == w.device(), what, ": input on ", x.device(), ", weight on ", w.device());
   TORCH_CHECK(x.size(1) > 0, what, ": zero input features");
-  TORCH_CHECK(torch::isfinite(x).all().item<bool>(), what, ": input contains NaN or inf (shape ",
-              x.sizes(), ")");
-  TORCH_CHECK(torch::isfinite(w).all().item<bool>(), what, ": weight contains NaN or inf");
 }
 
+// The CPU kernels skip NaN in their comparisons (a silently wrong max), so their inputs are checked:
+// one pass over x and w ((B + M) N, against the kernels' B M N) and one sync. The LibTorch path
+// propagates NaN by itself and needs no check.
+void check_finite(const torch::Tensor& x, const torch::Tensor& w, const char* what) {
+  if ((torch::isfinite(x).all() & torch::isfinite(w).all()).item<bool>()) return;
+  TORCH_CHECK(torch::isfinite(x).all().item<bool>(), what, ": input contains NaN or inf (shape ", x.sizes(), ")");
+  TORCH_CHECK(false, what, ": weight contains NaN or inf (shape ", w.sizes(), ")");
+}
+
+bool force_chunked = false;
+
 bool cpu_kernel(const torch::Tensor& x) {
-  return x.device().is_cpu() && (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble);
+  return !force_chunked && x.device().is_cpu() &&
+         (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble);
+}
+
+// The kernels' backward is not differentiable: refuse gradients of gradients instead of returning
+// silently wrong ones.
+void refuse_double_backward(const char* op) {
+  TORCH_CHECK_NOT_IMPLEMENTED(!torch::GradMode::is_enabled(), "lipkit::kernels::", op,
+                              ": double backward (gradients of gradients, create_graph=true) is not implemented");
 }
 
 bool wants_grad(const torch::Tensor& x, const torch::Tensor& w) {
@@ -45,6 +61,7 @@ struct LinfDistFunction : torch::autograd::Function<LinfDistFunction> {
     return {y};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    refuse_double_backward("linf_dist");
     auto s = ctx->get_saved_variables();
     auto [gx, gw] = cpu::linf_dist_backward(grad[0].contiguous(), s[0], s[1], s[2]);
     return {gx, gw, torch::Tensor()};
@@ -60,6 +77,7 @@ struct LpDistFunction : torch::autograd::Function<LpDistFunction> {
     return {y};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    refuse_double_backward("lp_dist");
     auto s = ctx->get_saved_variables();
     auto [gx, gw] = cpu::lp_dist_backward(grad[0], s[0], s[1], s[2], ctx->saved_data["p"].toDouble());
     return {gx, gw, torch::Tensor()};
@@ -76,6 +94,7 @@ struct SortNeuronFunction : torch::autograd::Function<SortNeuronFunction> {
     return {y};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    refuse_double_backward("sort_neuron");
     auto s = ctx->get_saved_variables();
     auto [gx, gw] = cpu::sort_neuron_backward(grad[0].contiguous(), s[0], s[1], s[2],
                                               ctx->saved_data["q"].toDouble(),
@@ -102,6 +121,7 @@ torch::Tensor lp_dist(const torch::Tensor& x, const torch::Tensor& w, double p, 
   check_pair(x, w, what);
   TORCH_CHECK(p >= 1, what, ": p must be >= 1 (or inf), got ", p);
   if (cpu_kernel(x)) {
+    check_finite(x, w, what);
     auto xc = x.contiguous(), wc = w.contiguous();
     if (std::isinf(p)) return LinfDistFunction::apply(xc, wc, wants_grad(x, w))[0];
     return LpDistFunction::apply(xc, wc, p)[0];
@@ -121,7 +141,10 @@ torch::Tensor sort_neuron(const torch::Tensor& x, const torch::Tensor& w, double
   TORCH_CHECK(k >= 1 && k <= std::min<int64_t>(64, x.size(1)), what, ": k must be in [1, min(64, ",
               x.size(1), ")], got ", k);
   if (k == 1) return lp_dist(x, w, kInf, what);  // the top order statistic alone: the l_inf neuron
-  if (cpu_kernel(x)) return SortNeuronFunction::apply(x.contiguous(), w.contiguous(), q, k)[0];
+  if (cpu_kernel(x)) {
+    check_finite(x, w, what);
+    return SortNeuronFunction::apply(x.contiguous(), w.contiguous(), q, k)[0];
+  }
   const auto c = cpu::sort_weights(q, k);
   auto cw = torch::tensor(c, x.options());
   return chunked(x, w, [&](const torch::Tensor& d) { return std::get<0>(d.topk(k, -1)).matmul(cw); });
@@ -133,7 +156,9 @@ std::pair<torch::Tensor, torch::Tensor> sort_neuron_bounds(const torch::Tensor& 
   check_pair(lower, w, "sort_neuron_bounds");
   TORCH_CHECK(lower.sizes() == upper.sizes(), "sort_neuron_bounds: lower ", lower.sizes(),
               " and upper ", upper.sizes(), " differ in shape");
-  TORCH_CHECK((lower <= upper).all().item<bool>(), "sort_neuron_bounds: lower > upper somewhere");
+  TORCH_CHECK((lower <= upper).all().item<bool>(), "sort_neuron_bounds: lower > upper somewhere (or NaN)");
+  check_finite(lower, w, "sort_neuron_bounds");
+  check_finite(upper, w, "sort_neuron_bounds");
   torch::NoGradGuard no_grad;
   auto dev = lower.device();
   auto to_cpu = [](const torch::Tensor& t) {
@@ -143,6 +168,12 @@ std::pair<torch::Tensor, torch::Tensor> sort_neuron_bounds(const torch::Tensor& 
   auto l = to_cpu(lower);
   auto [lo, hi] = cpu::sort_neuron_box(l, to_cpu(upper), to_cpu(w).to(l.scalar_type()), q, k);
   return {lo.to(dev, lower.scalar_type()), hi.to(dev, lower.scalar_type())};
+}
+
+bool set_chunked_fallback(bool enabled) {
+  const bool previous = force_chunked;
+  force_chunked = enabled;
+  return previous;
 }
 
 }  // namespace lipkit::kernels

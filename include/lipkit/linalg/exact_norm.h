@@ -4,7 +4,7 @@
 
 #include <torch/types.h>
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 /// ||A||_2 of a matrix by SVD (float64). Exact up to rounding; O(min(m,n)^2 max(m,n)).
 double spectral_norm_exact(const torch::Tensor& matrix);
@@ -34,4 +34,4 @@ constexpr int64_t kUnrollLimit = 2048;
 double conv2d_norm_bound(const torch::Tensor& kernel, int64_t height, int64_t width,
                          int64_t padding);
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg

@@ -1,10 +1,10 @@
-#include "lipkit/lipschitz/exact_norm.h"
+#include "lipkit/linalg/exact_norm.h"
 
 #include <torch/torch.h>
 
-#include "lipkit/lipschitz/gram_iteration.h"
+#include "lipkit/linalg/gram_iteration.h"
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 double spectral_norm_exact(const torch::Tensor& matrix) {
   TORCH_CHECK(matrix.dim() == 2, "spectral_norm_exact: expected a matrix, got shape ",
@@ -59,4 +59,4 @@ double conv2d_norm_bound(const torch::Tensor& kernel, int64_t height, int64_t wi
   return bound;
 }
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg

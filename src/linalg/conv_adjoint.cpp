@@ -1,8 +1,8 @@
-#include "lipkit/layers/conv_adjoint.h"
+#include "lipkit/linalg/conv_adjoint.h"
 
 #include <torch/torch.h>
 
-namespace lipkit {
+namespace lipkit::linalg {
 
 torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& kernel, int64_t padding) {
   const int64_t kh = kernel.size(2), kw = kernel.size(3);
@@ -13,4 +13,4 @@ torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& kernel
   return torch::conv2d(y, flipped, {}, 1, {kh - 1 - padding, kw - 1 - padding});
 }
 
-}  // namespace lipkit
+}  // namespace lipkit::linalg

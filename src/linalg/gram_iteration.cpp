@@ -1,12 +1,12 @@
-#include "lipkit/lipschitz/gram_iteration.h"
+#include "lipkit/linalg/gram_iteration.h"
 
 #include <torch/torch.h>
 
 #include <cmath>
 
-#include "lipkit/lipschitz/exact_norm.h"
+#include "lipkit/linalg/exact_norm.h"
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 double gram_iteration_bound(const torch::Tensor& weight, int64_t max_iters, double rtol) {
   TORCH_CHECK(weight.dim() == 2, "gram_iteration_bound: expected a matrix, got shape ",
@@ -33,9 +33,9 @@ double gram_iteration_bound(const torch::Tensor& weight, int64_t max_iters, doub
   return bound * (1.0 + 1e-9);
 }
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 double gram_iteration_conv_bound(const torch::Tensor& kernel, int64_t height, int64_t width,
                                  int64_t padding, int64_t iters) {
@@ -58,4 +58,4 @@ double gram_iteration_conv_bound(const torch::Tensor& kernel, int64_t height, in
   return bound.max().item<double>() * (1.0 + 1e-9);
 }
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg

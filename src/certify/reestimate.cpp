@@ -1,4 +1,4 @@
-#include "lipkit/train/reestimate.h"
+#include "lipkit/certify/reestimate.h"
 
 #include <torch/torch.h>
 
@@ -9,7 +9,7 @@
 #include "lipkit/layers/mean_shift.h"
 #include "lipkit/layers/sortnet.h"
 
-namespace lipkit::train {
+namespace lipkit::certify {
 
 int64_t reestimate_mean_shift(torch::nn::Sequential& model, const data::Dataset& data, int64_t batch_size) {
   std::vector<MeanShiftImpl*> shifts;
@@ -39,4 +39,4 @@ int64_t reestimate_mean_shift(torch::nn::Sequential& model, const data::Dataset&
   return static_cast<int64_t>(shifts.size());
 }
 
-}  // namespace lipkit::train
+}  // namespace lipkit::certify

@@ -5,7 +5,7 @@
 
 #include "lipkit/data/dataset.h"
 
-namespace lipkit::train {
+namespace lipkit::certify {
 
 /// Recomputes the running mean of every MeanShift layer as the exact average over `data` (train
 /// mode without gradients, every distance layer at p = inf for the pass, so SortNet layers use the
@@ -14,4 +14,4 @@ namespace lipkit::train {
 int64_t reestimate_mean_shift(torch::nn::Sequential& model, const data::Dataset& data,
                               int64_t batch_size = 500);
 
-}  // namespace lipkit::train
+}  // namespace lipkit::certify

@@ -3,7 +3,7 @@
 
 #include <torch/types.h>
 
-namespace lipkit {
+namespace lipkit::linalg {
 
 /// Adjoint of x -> conv2d(x, kernel, stride 1, padding): y -> conv_transpose2d(y, kernel, padding),
 /// computed as conv2d(y, kernel with in/out channels swapped and taps flipped, padding k-1-padding).
@@ -11,4 +11,4 @@ namespace lipkit {
 /// oneDNN's convolution path. requires: square kernel side k, 0 <= padding <= k - 1.
 torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& kernel, int64_t padding);
 
-}  // namespace lipkit
+}  // namespace lipkit::linalg

@@ -4,7 +4,7 @@
 
 #include <torch/types.h>
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 /// Upper bound of ||W||_2 for a matrix W (any shape, rank 2): with G_0 = W and G_{t+1} = G_t^T G_t,
 /// ||W||_2 <= ||G_t||_F^(1/2^t), non-increasing in t and converging to ||W||_2. Computed in float64
@@ -13,9 +13,9 @@ namespace lipkit::lipschitz {
 double gram_iteration_bound(const torch::Tensor& weight, int64_t max_iters = 16,
                             double rtol = 1e-7);
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 /// Upper bound of the zero-padded stride-1 convolution on height x width inputs by Gram iteration
 /// in the Fourier domain (Delattre et al. 2023, conv form): the convolution is crop o circular conv
@@ -25,4 +25,4 @@ namespace lipkit::lipschitz {
 double gram_iteration_conv_bound(const torch::Tensor& kernel, int64_t height, int64_t width,
                                  int64_t padding, int64_t iters = 8);
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg

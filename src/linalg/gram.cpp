@@ -1,8 +1,8 @@
-#include "lipkit/layers/gram.h"
+#include "lipkit/linalg/gram.h"
 
 #include <torch/torch.h>
 
-namespace lipkit::functional {
+namespace lipkit::linalg {
 
 namespace {
 class GramFunction : public torch::autograd::Function<GramFunction> {
@@ -26,4 +26,4 @@ torch::Tensor gram(const torch::Tensor& weight) {
   return GramFunction::apply(weight);
 }
 
-}  // namespace lipkit::functional
+}  // namespace lipkit::linalg

@@ -1,10 +1,10 @@
-#include "lipkit/lipschitz/power_iteration.h"
+#include "lipkit/linalg/power_iteration.h"
 
 #include <torch/torch.h>
 
-#include "lipkit/layers/conv_adjoint.h"
+#include "lipkit/linalg/conv_adjoint.h"
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 namespace {
 torch::Tensor normalized(const torch::Tensor& t) { return t / (t.norm() + 1e-12); }
@@ -48,9 +48,9 @@ torch::Tensor power_iteration_conv(const torch::Tensor& kernel, torch::Tensor& u
   return torch::conv2d(u.detach(), kernel, {}, 1, padding).norm();
 }
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 bool ensure_power_vector(torch::Tensor& u, torch::IntArrayRef shape) {
   if (u.sizes() == shape) return false;
@@ -60,4 +60,4 @@ bool ensure_power_vector(torch::Tensor& u, torch::IntArrayRef shape) {
   return true;
 }
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg

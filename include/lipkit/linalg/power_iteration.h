@@ -4,7 +4,7 @@
 
 #include <torch/types.h>
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 /// Runs `iters` power iterations for x -> W x (W of shape (m, n)), updating `u` (n elements, any
 /// shape with n elements) in place without autograd, and returns sigma = ||W u||, differentiable in W.
@@ -15,12 +15,12 @@ torch::Tensor power_iteration_dense(const torch::Tensor& weight, torch::Tensor& 
 torch::Tensor power_iteration_conv(const torch::Tensor& kernel, torch::Tensor& u, int64_t padding,
                                    int64_t iters);
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg
 
-namespace lipkit::lipschitz {
+namespace lipkit::linalg {
 
 /// Makes `u` (a registered buffer) a random unit vector of `shape` in place, unless it already has
 /// that shape. Returns true when it was (re)initialized.
 bool ensure_power_vector(torch::Tensor& u, torch::IntArrayRef shape);
 
-}  // namespace lipkit::lipschitz
+}  // namespace lipkit::linalg

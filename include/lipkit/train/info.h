@@ -1,0 +1,28 @@
+#pragma once
+// What `lipkit info` shows about a checkpoint, as data.
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "lipkit/layers/lipschitz_layer.h"
+
+namespace lipkit::train {
+
+struct CheckpointInfo {
+  std::string architecture;  // the model as printed
+  int64_t parameters = 0;
+  /// per norm (l2, linf): the body's proven bound, or none when the model has no bound in it
+  std::vector<std::pair<Norm, c10::optional<double>>> bounds;
+  bool pairwise_head = false;  // NormalizedLinear last layer: certified per class pair
+  std::string data;
+  int64_t epoch = 0, next_batch = 0;
+  nlohmann::json config;        // applicable_config of the saved config
+  nlohmann::json last_metrics;  // the last line of metrics.jsonl beside the checkpoint (null if none)
+};
+
+/// throws: c10::Error naming the file when it is not a readable lipkit checkpoint.
+CheckpointInfo checkpoint_info(const std::string& path);
+
+}  // namespace lipkit::train
