@@ -62,7 +62,7 @@ TEST(Certify, StdNormalizationDividesTheRadius) {
   auto r = certify::certified_radius(model, x, torch::tensor({0}, torch::kLong), Norm::L2);
   // logits 2x = (1.2, 0.4, 0.2): margin 0.8, L = 2
   EXPECT_NEAR(r[0].item<double>(), (0.8 - certify::margin_slack(torch::kDouble) * 2.2) / (std::sqrt(2.0) * 2.0), 1e-12);
-  EXPECT_DOUBLE_EQ(certify::body_lipschitz(model, Norm::L2), 2.0);
+  EXPECT_DOUBLE_EQ(certify::body_bound(model, Norm::L2), 2.0);
 }
 
 TEST(Certify, RefusesANormTheLayersDoNotBound) {
@@ -99,7 +99,7 @@ class TrainedModel : public ::testing::Test {
     c.model.conv_layers = 1;
     c.model.dense_layers = 2;
     c.model.width = 4;
-    c.model.dense_inner = 64;
+    c.model.dense_hidden = 64;
     c.model.pool = 2;
     c.data = dir_;
     c.epochs = 3;

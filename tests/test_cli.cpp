@@ -34,7 +34,7 @@ class Cli : public ::testing::Test {
     dir_ = lipkit::testing::fresh_dir("cli_run");
     config_ = dir_ + "/tiny.json";
     std::ofstream(config_) << R"({"model": {"preset": "sll-fmnist", "conv_layers": 1, "dense_layers": 1,
-      "width": 4, "dense_inner": 32, "pool": 2}, "batch_size": 20, "epochs": 1, "radii": ["36/255", "1"]})";
+      "width": 4, "dense_hidden": 32, "pool": 2}, "batch_size": 20, "epochs": 1, "radii": ["36/255", "1"]})";
   }
   static std::string data_, dir_, config_;
 };
@@ -116,7 +116,7 @@ TEST_F(Cli, SortNetTrainsCertifiesAndSurvivesPgdLinf) {
 TEST_F(Cli, PlainNetworkIsBoundedAndCertifiedByItsComputedBound) {
   const std::string cfg = dir_ + "/plain.json";
   std::ofstream(cfg) << R"({"model": {"preset": "plain-fmnist", "conv_layers": 1, "dense_layers": 1, "width": 4,
-    "dense_inner": 16, "pool": 2}, "batch_size": 20, "epochs": 1, "loss": {"name": "ce"}})";
+    "dense_hidden": 16, "pool": 2}, "batch_size": 20, "epochs": 1, "loss": {"name": "ce"}})";
   auto t = run("train --config " + cfg + " --out " + dir_ + "/plain --data " + data_ + " --quiet");
   ASSERT_EQ(t.code, 0) << t.output;
 

@@ -26,7 +26,7 @@ train::TrainConfig small_config(const std::string& data, const std::string& fami
   c.model.conv_layers = 1;
   c.model.dense_layers = 1;
   c.model.width = 4;
-  c.model.dense_inner = 32;
+  c.model.dense_hidden = 32;
   c.model.pool = 2;  // 8x8 synthetic images; random prototypes are not flip-invariant: no flips
   c.data = data;
   c.epochs = 2;

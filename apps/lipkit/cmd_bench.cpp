@@ -34,9 +34,10 @@ std::string run_child(const BenchArgs& a, const std::string& preset, int64_t bat
   char buf[512];
   while (fgets(buf, sizeof buf, pipe)) out += buf;
   const int status = pclose(pipe);
-  TORCH_CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "bench: measuring ", preset,
-              " at batch ", batch, " failed (", WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "killed",
-              "): ", out);
+  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)  // a crash or OOM: not the user's input
+    throw ExitError{kExitInternal, "bench: measuring " + preset + " at batch " + std::to_string(batch) + " failed (" +
+                                       (status != -1 && WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                                                          : std::string("killed")) + "): " + out};
   return out;
 }
 

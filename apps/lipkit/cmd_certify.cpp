@@ -51,9 +51,7 @@ void add_certify_command(CLI::App& app) {
                 result.bound_source.c_str());
     std::printf("%s", certify::format_table(result).c_str());
     if (!a->json.empty()) certify::write_json(result, a->json, {{"checkpoint", a->checkpoint}, {"data", test.name}});
-    if (!a->plot.empty())
-      certify::write_plot(result, a->plot, m.meta.value("config", nlohmann::json::object()).value("preset", "model") +
-                                               ": certified accuracy, " + test.name);
+    if (!a->plot.empty()) certify::write_plot(result, a->plot, m.name + ": certified accuracy, " + test.name);
   });
 }
 

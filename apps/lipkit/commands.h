@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "lipkit/data/csv.h"
+
 namespace lipkit::cli {
 
 void add_train_command(CLI::App& app);
@@ -15,8 +17,7 @@ void add_info_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_lipschitz_command(CLI::App& app);
 
-/// "a,b,,c" -> {"a", "b", "", "c"} (empty items kept, so callers can reject them).
-std::vector<std::string> split_commas(const std::string& text);
+using data::split_commas;
 
 /// Options every subcommand takes.
 struct CommonOptions {

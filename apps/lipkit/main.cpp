@@ -13,18 +13,6 @@ void add_common_options(CLI::App& sub, CommonOptions& opts) {
   sub.add_option("--threads", opts.threads, "intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == ',') {
-      out.push_back(text.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  return out;
-}
-
 void apply_common_options(const CommonOptions& opts) {
   configure_allocator();
   configure_threads(opts.threads);

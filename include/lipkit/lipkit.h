@@ -1,11 +1,15 @@
 #pragma once
-// lipkit: 1-Lipschitz neural networks on LibTorch. Umbrella header.
+// lipkit: 1-Lipschitz neural networks on LibTorch. Umbrella header of the layer library and its
+// bounds (certify/, train/ and data/ have their own headers).
 
+#include "lipkit/linalg/conv_adjoint.h"
+#include "lipkit/linalg/exact_norm.h"
+#include "lipkit/linalg/gram.h"
+#include "lipkit/linalg/gram_iteration.h"
+#include "lipkit/linalg/power_iteration.h"
 #include "lipkit/layers/activations.h"
 #include "lipkit/layers/aol.h"
-#include "lipkit/linalg/conv_adjoint.h"
 #include "lipkit/layers/cpl.h"
-#include "lipkit/linalg/gram.h"
 #include "lipkit/layers/linf_dist.h"
 #include "lipkit/layers/lipschitz_layer.h"
 #include "lipkit/layers/mean_shift.h"
@@ -16,7 +20,4 @@
 #include "lipkit/layers/structure.h"
 #include "lipkit/kernels/dist.h"
 #include "lipkit/lipschitz/bounds.h"
-#include "lipkit/linalg/exact_norm.h"
-#include "lipkit/linalg/gram_iteration.h"
-#include "lipkit/linalg/power_iteration.h"
 #include "lipkit/runtime.h"

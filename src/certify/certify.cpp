@@ -20,7 +20,7 @@ NormalizedLinearImpl* lln_head(torch::nn::Sequential& model) {
 }
 }  // namespace
 
-double body_lipschitz(torch::nn::Sequential& model, Norm norm) {
+double body_bound(torch::nn::Sequential& model, Norm norm) {
   const bool lln = lln_head(model) != nullptr;
   double bound = 1.0;
   const size_t n = model->size() - (lln ? 1 : 0);
@@ -74,7 +74,7 @@ torch::Tensor certified_radius(torch::nn::Sequential& model, const torch::Tensor
                                const torch::Tensor& y, Norm norm, double whole_model_bound) {
   invalidate_eval_caches();
   const bool whole = whole_model_bound > 0;
-  const double lip = whole ? whole_model_bound : body_lipschitz(model, norm);
+  const double lip = whole ? whole_model_bound : body_bound(model, norm);
   return margin_radius(model, x, y, norm, lip, !whole);
 }
 
@@ -92,7 +92,7 @@ Certificate::Certificate(torch::nn::Sequential& source, const CertifyOptions& o,
   if (o.reestimate) reestimated = reestimate_mean_shift(model, *o.reestimate);
   model->eval();
   if (o.bound.empty()) {
-    lipschitz = body_lipschitz(model, norm);
+    lipschitz = body_bound(model, norm);
     proven = true;
     bound_source = "the lipkit layers' guaranteed bounds";
     pairwise_head = lln_head(model) != nullptr;

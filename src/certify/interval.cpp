@@ -49,8 +49,11 @@ Box linear_box(const torch::nn::LinearImpl& l, const torch::Tensor& lo, const to
 bool propagate(const std::shared_ptr<torch::nn::Module>& m, Box* box, std::string* why) {
   auto& [lo, hi] = *box;
   const bool run = lo.defined();
-  if (auto* n = m->as<InputNormalizationImpl>()) {  // increasing affine map per channel
-    if (run) lo = n->forward(lo), hi = n->forward(hi);
+  if (auto* n = m->as<InputNormalizationImpl>()) {  // affine per channel (decreasing if a loaded std is < 0)
+    if (run) {
+      auto a = n->forward(lo), b = n->forward(hi);
+      lo = torch::min(a, b), hi = torch::max(a, b);
+    }
     return true;
   }
   if (m->as<torch::nn::FlattenImpl>() || m->as<torch::nn::IdentityImpl>() || m->as<torch::nn::DropoutImpl>()) {

@@ -19,18 +19,19 @@ bool parse_int(const std::string& field, long& out) {
   return errno == 0 && end != nullptr && *end == '\0';
 }
 
-std::vector<std::string> split_fields(const std::string& line) {
+}  // namespace
+
+std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;
-  for (size_t i = 0; i <= line.size(); ++i) {
-    if (i == line.size() || line[i] == ',') {
-      out.push_back(line.substr(start, i - start));
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i == text.size() || text[i] == ',') {
+      out.push_back(text.substr(start, i - start));
       start = i + 1;
     }
   }
   return out;
 }
-}  // namespace
 
 Dataset read_csv_images(const std::string& path, int64_t channels, int64_t height, int64_t width,
                         int64_t num_classes, const std::string& name) {
@@ -45,7 +46,7 @@ Dataset read_csv_images(const std::string& path, int64_t channels, int64_t heigh
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
-    auto fields = split_fields(line);
+    auto fields = split_commas(line);
     long label = 0;
     if (line_no == 1 && !parse_int(fields[0], label)) continue;  // header
     TORCH_CHECK(static_cast<int64_t>(fields.size()) == pixels + 1, "read_csv(", path, "): line ", line_no,

@@ -50,18 +50,7 @@ torch::Tensor OrthogonalLinearImpl::effective_weight() const {
 
 torch::Tensor OrthogonalLinearImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "OrthogonalLinear", 2, options.in_features(), v, "(N, in_features)");
-  torch::Tensor w;
-  if (detail::can_use_eval_cache(is_training(), v)) {
-    auto key = detail::version_key({v});
-    if (!(key == cache_key_)) {
-      torch::NoGradGuard no_grad;
-      cached_weight_ = effective_weight();
-      cache_key_ = std::move(key);
-    }
-    w = cached_weight_;
-  } else {
-    w = effective_weight();
-  }
+  auto w = weight_.get(is_training(), v, detail::version_key({v}), [&] { return effective_weight(); });
   return torch::nn::functional::linear(input, w, bias);
 }
 

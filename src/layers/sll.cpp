@@ -86,18 +86,8 @@ void SllLinearImpl::pretty_print(std::ostream& stream) const {
 
 torch::Tensor SllLinearImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "SllLinear", 2, options.features(), weight, "(N, features)");
-  torch::Tensor inv_t;
-  if (detail::can_use_eval_cache(is_training(), weight)) {
-    auto key = detail::version_key({weight, q});
-    if (!(key == cache_key_)) {
-      torch::NoGradGuard no_grad;
-      cached_inv_t_ = functional::sll_linear_inverse_t(weight, q);
-      cache_key_ = std::move(key);
-    }
-    inv_t = cached_inv_t_;
-  } else {
-    inv_t = functional::sll_linear_inverse_t(weight, q);
-  }
+  auto inv_t = inv_t_.get(is_training(), weight, detail::version_key({weight, q}),
+                          [&] { return functional::sll_linear_inverse_t(weight, q); });
   return functional::sll_linear(input, weight, bias, inv_t);
 }
 
@@ -137,18 +127,8 @@ void SllConv2dImpl::pretty_print(std::ostream& stream) const {
 
 torch::Tensor SllConv2dImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "SllConv2d", 4, options.channels(), weight, "(N, channels, H, W)");
-  torch::Tensor inv_t;
-  if (detail::can_use_eval_cache(is_training(), weight)) {
-    auto key = detail::version_key({weight, q});
-    if (!(key == cache_key_)) {
-      torch::NoGradGuard no_grad;
-      cached_inv_t_ = functional::sll_conv2d_inverse_t(weight, q, options.cancel_q());
-      cache_key_ = std::move(key);
-    }
-    inv_t = cached_inv_t_;
-  } else {
-    inv_t = functional::sll_conv2d_inverse_t(weight, q, options.cancel_q());
-  }
+  auto inv_t = inv_t_.get(is_training(), weight, detail::version_key({weight, q}),
+                          [&] { return functional::sll_conv2d_inverse_t(weight, q, options.cancel_q()); });
   return functional::sll_conv2d(input, weight, bias, inv_t, options.kernel_size() / 2);
 }
 

@@ -20,7 +20,7 @@ InputNormalizationImpl::InputNormalizationImpl(const InputNormalizationOptions& 
 
 void InputNormalizationImpl::reset() {
   const auto c = static_cast<int64_t>(options.mean().size());
-  TORCH_CHECK(c > 0, "lipkit::InputNormalization: mean must have one value per channel");
+  TORCH_CHECK(c > 0, "lipkit::InputNormalization: mean must have one value per channel, got none");
   TORCH_CHECK(options.std().empty() || static_cast<int64_t>(options.std().size()) == c,
               "lipkit::InputNormalization: std has ", options.std().size(), " values, mean has ", c);
   std::vector<double> inv(c, 1.0);

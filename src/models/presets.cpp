@@ -8,13 +8,13 @@ namespace lipkit::models {
 
 namespace {
 ModelSpec residual(const std::string& family, int64_t conv, int64_t dense, int64_t width,
-                   int64_t dense_inner) {
+                   int64_t dense_hidden) {
   ModelSpec s;
   s.family = family;
   s.conv_layers = conv;
   s.dense_layers = dense;
   s.width = width;
-  s.dense_inner = dense_inner;
+  s.dense_hidden = dense_hidden;
   return s;
 }
 // SortNet MLP: depth distance layers of the given width (official ell_inf_models.py)
@@ -50,7 +50,7 @@ ModelSpec model_preset(const std::string& name) {
   if (name == "sll-xl") return residual("sll", 70, 15, 120, 2048);
   if (name == "aol-s") {  // AOL-Small: 12 convs of 192 channels, 16 kept channels, 14 dense layers
     ModelSpec s = residual("aol", 12, 14, 192, 0);
-    s.conv_inner = 16;
+    s.conv_hidden = 16;
     s.head = "first";
     return s;
   }
@@ -59,7 +59,7 @@ ModelSpec model_preset(const std::string& name) {
   if (name == "sll-fmnist") return residual("sll", 4, 3, 16, 1024);
   if (name == "aol-fmnist") {  // LLN head: trains far faster than first-k in a few epochs
     ModelSpec s = residual("aol", 4, 4, 64, 0);
-    s.conv_inner = 16;
+    s.conv_hidden = 16;
     return s;
   }
   if (name == "plain-fmnist") {  // an ordinary CNN, certified only through `--bound`
@@ -121,82 +121,90 @@ torch::nn::Sequential distance_model(const ModelSpec& s, const std::vector<doubl
 }
 }  // namespace
 
-torch::nn::Sequential build_model(const ModelSpec& s) {
-  TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol" || s.family == "plain" ||
-                  s.family == "sortnet" || s.family == "linfdist",
-              "model.family must be cpl, sll, aol, plain, sortnet or linfdist, got '", s.family, "'");
-  if (s.family == "sortnet" || s.family == "linfdist") {
-    std::vector<double> mean = s.mean.empty() ? std::vector<double>(s.in_channels, 0.0) : s.mean;
-    TORCH_CHECK(static_cast<int64_t>(mean.size()) == s.in_channels, "model.mean has ", mean.size(),
-                " values for ", s.in_channels, " input channels");
-    return distance_model(s, mean);
-  }
+namespace {
+std::vector<double> input_mean(const ModelSpec& s) {
+  std::vector<double> mean = s.mean.empty() ? std::vector<double>(s.in_channels, 0.0) : s.mean;
+  TORCH_CHECK(static_cast<int64_t>(mean.size()) == s.in_channels, "model.mean has ", mean.size(),
+              " values for ", s.in_channels, " input channels");
+  return mean;
+}
+
+void check_image_spec(const ModelSpec& s) {
   TORCH_CHECK(s.head == "lln" || s.head == "first" || s.head == "linear",
               "model.head must be lln, first or linear, got '", s.head, "'");
   TORCH_CHECK(s.pool >= 1 && s.image_size % s.pool == 0, "model.pool (", s.pool,
               ") must divide the image size (", s.image_size, ")");
   TORCH_CHECK(s.width >= s.in_channels, "model.width (", s.width,
               ") must be at least the input channels (", s.in_channels, ")");
-  TORCH_CHECK(s.conv_layers >= 0 && s.dense_layers >= 0, "model.conv_layers and model.dense_layers must be >= 0");
-  std::vector<double> mean = s.mean.empty() ? std::vector<double>(s.in_channels, 0.0) : s.mean;
-  TORCH_CHECK(static_cast<int64_t>(mean.size()) == s.in_channels, "model.mean has ", mean.size(),
-              " values for ", s.in_channels, " input channels");
+  TORCH_CHECK(s.conv_layers >= 0 && s.dense_layers >= 0, "model.conv_layers and model.dense_layers must be >= 0, got ",
+              s.conv_layers, " and ", s.dense_layers);
+}
 
-  torch::nn::Sequential net;
-  net->push_back("normalize", InputNormalization(InputNormalizationOptions(mean, s.std)));
+// Conv2d + ReLU, average pooling, Linear + ReLU: no Lipschitz control. Returns the feature count.
+int64_t plain_body(torch::nn::Sequential& net, const ModelSpec& s) {
+  namespace nn = torch::nn;
   const int64_t side = s.image_size / s.pool;
-  int64_t features = 0;
-  if (s.family == "plain") {  // Conv2d + ReLU, average pooling, Linear + ReLU: no Lipschitz control
-    namespace nn = torch::nn;
-    int64_t c = s.in_channels;
-    for (int64_t i = 0; i < s.conv_layers; ++i) {
-      net->push_back(nn::Conv2d(nn::Conv2dOptions(c, s.width, 3).padding(1)));
-      net->push_back(nn::ReLU());
-      c = s.width;
-    }
-    net->push_back(nn::AvgPool2d(nn::AvgPool2dOptions(s.pool)));
-    net->push_back(nn::Flatten());
-    features = c * side * side;
-    for (int64_t i = 0; i < s.dense_layers; ++i) {
-      net->push_back(nn::Linear(features, s.dense_inner));
-      net->push_back(nn::ReLU());
-      features = s.dense_inner;
-    }
-  } else if (s.family == "aol") {
-    const int64_t c0 = s.in_channels * s.pool * s.pool;
-    TORCH_CHECK(s.width % 2 == 0, "model.width must be even for MaxMin, got ", s.width);
-    TORCH_CHECK(s.conv_inner <= s.width, "model.conv_inner (kept channels) must be <= width");
-    net->push_back("unshuffle", PixelUnshuffle(s.pool));
-    net->push_back(AolConv2d(AolConv2dOptions(c0, s.width).kernel_size(1)));
-    net->push_back(MaxMin());
-    for (int64_t i = 0; i < s.conv_layers; ++i) {
-      net->push_back(AolConv2d(s.width, s.width));
-      net->push_back(MaxMin());
-    }
-    net->push_back(AolConv2d(AolConv2dOptions(s.width, s.width).kernel_size(1)));
-    net->push_back(FirstChannels(s.conv_inner));
-    net->push_back(torch::nn::Flatten());
-    features = s.conv_inner * side * side;
-    TORCH_CHECK(features % 2 == 0, "AOL dense width (conv_inner * side^2 = ", features, ") must be even");
-    for (int64_t i = 0; i < s.dense_layers; ++i) {
-      net->push_back(AolLinear(features, features));
-      net->push_back(MaxMin());
-    }
-  } else {
-    const bool cpl = s.family == "cpl";
-    net->push_back("pad", PadChannels(s.in_channels, s.width));
-    for (int64_t i = 0; i < s.conv_layers; ++i) {
-      if (cpl) net->push_back(CplConv2d(s.width, s.conv_inner));
-      else net->push_back(SllConv2d(s.width, s.conv_inner));
-    }
-    net->push_back("pool", SumPool2d(s.pool));
-    net->push_back("flatten", torch::nn::Flatten());
-    features = s.width * side * side;
-    for (int64_t i = 0; i < s.dense_layers; ++i) {
-      if (cpl) net->push_back(CplLinear(features, s.dense_inner));
-      else net->push_back(SllLinear(features, s.dense_inner));
-    }
+  int64_t c = s.in_channels;
+  for (int64_t i = 0; i < s.conv_layers; ++i) {
+    net->push_back(nn::Conv2d(nn::Conv2dOptions(c, s.width, 3).padding(1)));
+    net->push_back(nn::ReLU());
+    c = s.width;
   }
+  net->push_back(nn::AvgPool2d(nn::AvgPool2dOptions(s.pool)));
+  net->push_back(nn::Flatten());
+  int64_t features = c * side * side;
+  for (int64_t i = 0; i < s.dense_layers; ++i) {
+    net->push_back(nn::Linear(features, s.dense_hidden));
+    net->push_back(nn::ReLU());
+    features = s.dense_hidden;
+  }
+  return features;
+}
+
+int64_t aol_body(torch::nn::Sequential& net, const ModelSpec& s) {
+  const int64_t side = s.image_size / s.pool, c0 = s.in_channels * s.pool * s.pool;
+  TORCH_CHECK(s.width % 2 == 0, "model.width must be even for MaxMin, got ", s.width);
+  TORCH_CHECK(s.conv_hidden <= s.width, "model.conv_hidden (kept channels) must be <= width, got ",
+              s.conv_hidden, " > ", s.width);
+  net->push_back("unshuffle", PixelUnshuffle(s.pool));
+  net->push_back(AolConv2d(AolConv2dOptions(c0, s.width).kernel_size(1)));
+  net->push_back(MaxMin());
+  for (int64_t i = 0; i < s.conv_layers; ++i) {
+    net->push_back(AolConv2d(s.width, s.width));
+    net->push_back(MaxMin());
+  }
+  net->push_back(AolConv2d(AolConv2dOptions(s.width, s.width).kernel_size(1)));
+  net->push_back(FirstChannels(s.conv_hidden));
+  net->push_back(torch::nn::Flatten());
+  const int64_t features = s.conv_hidden * side * side;
+  TORCH_CHECK(features % 2 == 0, "AOL dense width (conv_hidden * side^2 = ", features, ") must be even");
+  for (int64_t i = 0; i < s.dense_layers; ++i) {
+    net->push_back(AolLinear(features, features));
+    net->push_back(MaxMin());
+  }
+  return features;
+}
+
+// CPL or SLL: channel padding, residual convs, sum pooling, residual dense layers.
+int64_t residual_body(torch::nn::Sequential& net, const ModelSpec& s) {
+  const bool cpl = s.family == "cpl";
+  const int64_t side = s.image_size / s.pool;
+  net->push_back("pad", PadChannels(s.in_channels, s.width));
+  for (int64_t i = 0; i < s.conv_layers; ++i) {
+    if (cpl) net->push_back(CplConv2d(s.width, s.conv_hidden));
+    else net->push_back(SllConv2d(s.width, s.conv_hidden));
+  }
+  net->push_back("pool", SumPool2d(s.pool));
+  net->push_back("flatten", torch::nn::Flatten());
+  const int64_t features = s.width * side * side;
+  for (int64_t i = 0; i < s.dense_layers; ++i) {
+    if (cpl) net->push_back(CplLinear(features, s.dense_hidden));
+    else net->push_back(SllLinear(features, s.dense_hidden));
+  }
+  return features;
+}
+
+void add_head(torch::nn::Sequential& net, const ModelSpec& s, int64_t features) {
   if (s.head == "lln") {
     net->push_back("head", NormalizedLinear(features, s.num_classes));
   } else if (s.head == "linear") {
@@ -206,6 +214,21 @@ torch::nn::Sequential build_model(const ModelSpec& s) {
                 " features, the body has ", features);
     net->push_back("head", FirstChannels(s.num_classes));
   }
+}
+}  // namespace
+
+torch::nn::Sequential build_model(const ModelSpec& s) {
+  TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol" || s.family == "plain" ||
+                  s.family == "sortnet" || s.family == "linfdist",
+              "model.family must be cpl, sll, aol, plain, sortnet or linfdist, got '", s.family, "'");
+  if (s.family == "sortnet" || s.family == "linfdist") return distance_model(s, input_mean(s));
+  check_image_spec(s);
+  torch::nn::Sequential net;
+  net->push_back("normalize", InputNormalization(InputNormalizationOptions(input_mean(s), s.std)));
+  const int64_t features = s.family == "plain" ? plain_body(net, s)
+                           : s.family == "aol" ? aol_body(net, s)
+                                               : residual_body(net, s);
+  add_head(net, s, features);
   return net;
 }
 

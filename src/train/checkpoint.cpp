@@ -14,7 +14,7 @@ namespace lipkit::train {
 
 nlohmann::json spec_to_json(const models::ModelSpec& s) {
   return {{"family", s.family},       {"conv_layers", s.conv_layers}, {"dense_layers", s.dense_layers},
-          {"width", s.width},         {"conv_inner", s.conv_inner},   {"dense_inner", s.dense_inner},
+          {"width", s.width},         {"conv_hidden", s.conv_hidden},   {"dense_hidden", s.dense_hidden},
           {"pool", s.pool},           {"head", s.head},               {"in_channels", s.in_channels},
           {"image_size", s.image_size}, {"num_classes", s.num_classes}, {"mean", s.mean},
           {"std", s.std},             {"q", s.q},                     {"identity_init", s.identity_init},
@@ -27,8 +27,9 @@ models::ModelSpec spec_from_json(const nlohmann::json& j) {
   s.conv_layers = j.at("conv_layers");
   s.dense_layers = j.at("dense_layers");
   s.width = j.at("width");
-  s.conv_inner = j.at("conv_inner");
-  s.dense_inner = j.at("dense_inner");
+  // checkpoints written before the rename call the hidden widths conv_inner / dense_inner
+  s.conv_hidden = j.contains("conv_hidden") ? j.at("conv_hidden") : j.at("conv_inner");
+  s.dense_hidden = j.contains("dense_hidden") ? j.at("dense_hidden") : j.at("dense_inner");
   s.pool = j.at("pool");
   s.head = j.at("head");
   s.in_channels = j.at("in_channels");
@@ -131,6 +132,9 @@ EvalModel load_for_evaluation(const std::string& path) {
   set_distance_p(*m.model, std::numeric_limits<double>::infinity());
   m.model->eval();
   m.data = m.meta.value("data", std::string("fashion-mnist"));
+  const auto model = m.meta.value("config", nlohmann::json::object()).value("model", nlohmann::json::object());
+  m.name = model.is_object() ? model.value("preset", std::string()) : std::string();
+  if (m.name.empty()) m.name = m.meta.at("spec").value("family", std::string("model"));
   return m;
 }
 

@@ -70,8 +70,8 @@ void read_model(const nlohmann::json& j, TrainConfig& c, std::vector<std::string
   r.get("conv_layers", m.conv_layers);
   r.get("dense_layers", m.dense_layers);
   r.get("width", m.width);
-  r.get("conv_inner", m.conv_inner);
-  r.get("dense_inner", m.dense_inner);
+  r.get("conv_hidden", m.conv_hidden);
+  r.get("dense_hidden", m.dense_hidden);
   r.get("pool", m.pool);
   r.get("head", m.head);
   r.get("std", m.std);
@@ -244,7 +244,7 @@ nlohmann::json to_json(const TrainConfig& c) {
   const auto& m = c.model;
   nlohmann::json model = {{"family", m.family},         {"conv_layers", m.conv_layers},
                           {"dense_layers", m.dense_layers}, {"width", m.width},
-                          {"conv_inner", m.conv_inner}, {"dense_inner", m.dense_inner},
+                          {"conv_hidden", m.conv_hidden}, {"dense_hidden", m.dense_hidden},
                           {"pool", m.pool},             {"head", m.head},
                           {"std", m.std},               {"q", m.q},
                           {"identity_init", m.identity_init}, {"sort_k", m.sort_k}};
@@ -290,9 +290,11 @@ nlohmann::json applicable_config(const nlohmann::json& config) {
     for (const char* key : {"q", "identity_init", "sort_k"})
       if (!distance || (family == "linfdist" && std::string(key) != "identity_init")) m.erase(key);
     if (distance) {
-      for (const char* key : {"conv_layers", "conv_inner", "dense_inner", "pool", "head"}) m.erase(key);
+      for (const char* key : {"conv_layers", "conv_hidden", "dense_hidden", "pool", "head"}) m.erase(key);
     } else if (family == "plain") {
-      for (const char* key : {"conv_inner", "dense_inner", "std"}) m.erase(key);
+      m.erase("conv_hidden");
+    } else if (family == "aol") {
+      m.erase("dense_hidden");  // AOL dense layers are square
     }
   }
   if (c.contains("loss")) {

@@ -37,7 +37,7 @@ CheckpointInfo checkpoint_info(const std::string& path) {
   for (const auto& p : m.model->parameters()) info.parameters += p.numel();
   for (Norm norm : {Norm::L2, Norm::Linf}) {
     try {
-      info.bounds.emplace_back(norm, certify::body_lipschitz(m.model, norm));
+      info.bounds.emplace_back(norm, certify::body_bound(m.model, norm));
     } catch (const c10::Error&) {
       info.bounds.emplace_back(norm, c10::nullopt);
     }

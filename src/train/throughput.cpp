@@ -89,17 +89,17 @@ torch::nn::Sequential plain_counterpart(const models::ModelSpec& s) {
   const int64_t side = s.image_size / s.pool;
   net->push_back(nn::Conv2d(nn::Conv2dOptions(s.in_channels, s.width, 1)));  // stands for channel padding
   for (int64_t i = 0; i < s.conv_layers; ++i) {
-    net->push_back(nn::Conv2d(nn::Conv2dOptions(s.width, s.conv_inner, 3).padding(1)));
+    net->push_back(nn::Conv2d(nn::Conv2dOptions(s.width, s.conv_hidden, 3).padding(1)));
     net->push_back(nn::ReLU());
-    net->push_back(nn::Conv2d(nn::Conv2dOptions(s.conv_inner, s.width, 3).padding(1).bias(false)));
+    net->push_back(nn::Conv2d(nn::Conv2dOptions(s.conv_hidden, s.width, 3).padding(1).bias(false)));
   }
   net->push_back(nn::AvgPool2d(nn::AvgPool2dOptions(s.pool)));
   net->push_back(nn::Flatten());
   const int64_t f = s.width * side * side;
   for (int64_t i = 0; i < s.dense_layers; ++i) {
-    net->push_back(nn::Linear(f, s.dense_inner));
+    net->push_back(nn::Linear(f, s.dense_hidden));
     net->push_back(nn::ReLU());
-    net->push_back(nn::Linear(nn::LinearOptions(s.dense_inner, f).bias(false)));
+    net->push_back(nn::Linear(nn::LinearOptions(s.dense_hidden, f).bias(false)));
   }
   net->push_back(nn::Linear(f, s.num_classes));
   return net;
@@ -115,8 +115,8 @@ double forward_flops(const models::ModelSpec& s) {
   const double side = double(s.image_size) / s.pool;
   const double f = s.width * side * side;
   double flops = 0;
-  flops += s.conv_layers * 2.0 * (2.0 * s.width * s.conv_inner * 9 * hw);  // conv + adjoint
-  flops += s.dense_layers * 2.0 * (2.0 * f * s.dense_inner);
+  flops += s.conv_layers * 2.0 * (2.0 * s.width * s.conv_hidden * 9 * hw);  // conv + adjoint
+  flops += s.dense_layers * 2.0 * (2.0 * f * s.dense_hidden);
   flops += 2.0 * f * s.num_classes;
   return flops;
 }

@@ -38,7 +38,9 @@ struct AttackReport {
 
 /// Attacks the network certify() certifies (the float64 copy of `model` built by a Certificate with
 /// `certificate`: same bound, slack, IBP rule and re-estimation) with PGD at radius options.eps, and
-/// counts the points certified at eps that the attack flips (a tie counts as a flip): must be 0.
+/// counts the points certified at eps that the attack flips (a tie counts as a flip): must be 0. The
+/// search runs on a float32 copy of that network when the model is float32; every candidate is
+/// judged on the float64 network.
 AttackReport attack_and_check(torch::nn::Sequential& model, const data::Dataset& data, const PgdOptions& options,
                               const CertifyOptions& certificate, int64_t batch_size = 250);
 /// The same against the default certificate in the attack's norm (the lipkit layers' own bounds).

@@ -35,7 +35,7 @@ torch::Tensor certified_radius(torch::nn::Sequential& model, const torch::Tensor
 double margin_slack(torch::ScalarType dtype);
 
 /// Lipschitz bound of everything but a NormalizedLinear head (the whole model if there is none).
-double body_lipschitz(torch::nn::Sequential& model, Norm norm);
+double body_bound(torch::nn::Sequential& model, Norm norm);
 
 /// A certification request: the norm, the radii, and where the Lipschitz bound comes from.
 struct CertifyOptions {

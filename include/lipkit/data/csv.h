@@ -8,6 +8,10 @@
 
 namespace lipkit::data {
 
+/// "a,b,,c" -> {"a", "b", "", "c"}: the fields of one CSV line, or the items of a comma-separated
+/// list (empty items kept, so callers can reject them).
+std::vector<std::string> split_commas(const std::string& text);
+
 /// Reads `path` into a Dataset of (N, channels, height, width) images; a first line that is not
 /// numeric is taken as a header. throws: c10::Error naming the file, the line and the column for
 /// a wrong column count, a non-integer or out-of-range pixel, or a label >= num_classes.

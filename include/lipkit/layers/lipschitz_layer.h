@@ -2,6 +2,7 @@
 // The contract every lipkit layer states: in which norm it is Lipschitz, and with what constant.
 
 #include <torch/types.h>
+#include <torch/utils.h>
 
 #include <limits>
 #include <string>
@@ -78,6 +79,26 @@ class CachedBound {
 
 /// True when a cached eval-mode quantity may be used: eval mode and no gradient to the weights wanted.
 bool can_use_eval_cache(bool is_training, const torch::Tensor& weight);
+
+/// An eval-mode tensor (folded weights, T^-1) kept while its key stays the same; computed afresh,
+/// with autograd, whenever can_use_eval_cache(is_training, weight) is false.
+class CachedTensor {
+ public:
+  template <typename Compute>
+  torch::Tensor get(bool is_training, const torch::Tensor& weight, VersionKey key, Compute&& compute) {
+    if (!can_use_eval_cache(is_training, weight)) return compute();
+    if (!(key == key_)) {
+      torch::NoGradGuard no_grad;
+      value_ = compute();
+      key_ = std::move(key);
+    }
+    return value_;
+  }
+
+ private:
+  VersionKey key_;
+  torch::Tensor value_;
+};
 
 }  // namespace detail
 }  // namespace lipkit

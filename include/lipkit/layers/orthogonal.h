@@ -47,8 +47,7 @@ class OrthogonalLinearImpl : public torch::nn::Cloneable<OrthogonalLinearImpl>,
   torch::Tensor v, bias;
 
  private:
-  detail::VersionKey cache_key_;
-  torch::Tensor cached_weight_;  // eval mode: no linear solve per forward
+  detail::CachedTensor weight_;  // eval mode: no linear solve per forward
 };
 TORCH_MODULE(OrthogonalLinear);
 

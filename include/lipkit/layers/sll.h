@@ -62,8 +62,7 @@ class SllLinearImpl : public torch::nn::Cloneable<SllLinearImpl>, public Lipschi
   torch::Tensor weight, bias, q;
 
  private:
-  detail::VersionKey cache_key_;
-  torch::Tensor cached_inv_t_;  // eval mode: W W^T is not recomputed while the weights stay put
+  detail::CachedTensor inv_t_;  // eval mode: W W^T is not recomputed while the weights stay put
 };
 TORCH_MODULE(SllLinear);
 
@@ -71,7 +70,7 @@ struct SllConv2dOptions {
   SllConv2dOptions(int64_t channels, int64_t hidden = 0);
   /// channels of the input and output (residual stream width)
   TORCH_ARG(int64_t, channels);
-  /// output channels of the inner convolution; official `conv_inner_dim`, 5 in the paper presets
+  /// output channels of the inner convolution; official `conv_hidden_dim`, 5 in the paper presets
   TORCH_ARG(int64_t, hidden);
   /// odd kernel side; padding kernel_size / 2
   TORCH_ARG(int64_t, kernel_size) = 3;
@@ -97,8 +96,7 @@ class SllConv2dImpl : public torch::nn::Cloneable<SllConv2dImpl>, public Lipschi
   torch::Tensor weight, bias, q;
 
  private:
-  detail::VersionKey cache_key_;
-  torch::Tensor cached_inv_t_;
+  detail::CachedTensor inv_t_;
 };
 TORCH_MODULE(SllConv2d);
 

@@ -1,6 +1,12 @@
 #pragma once
 // Whole-model Lipschitz bounds: from the layers' own guarantees (lipkit layers), and for ordinary
 // LibTorch networks layer by layer (Linear, Conv2d, BatchNorm, pooling, activations).
+//
+// The bound functions, one name each:
+//   LipschitzLayer::lipschitz_bound(norm)  one lipkit layer's own guarantee (layers/lipschitz_layer.h)
+//   model_bound(module, norm)              the product of those guarantees over a model
+//   upper_bound(model, shape, method)      a bound computed for any model, ordinary layers included
+//   certify::body_bound(model, norm)       model_bound of everything but a NormalizedLinear head
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>

@@ -9,13 +9,13 @@
 namespace lipkit::models {
 
 /// CPL/SLL (official SLL code): InputNormalization (mean only) -> PadChannels(in -> width) ->
-/// conv_layers x residual conv (width, hidden conv_inner, 3x3) -> SumPool2d(pool) -> Flatten ->
-/// dense_layers x residual dense (width * (size/pool)^2, hidden dense_inner) -> head.
+/// conv_layers x residual conv (width, hidden conv_hidden, 3x3) -> SumPool2d(pool) -> Flatten ->
+/// dense_layers x residual dense (width * (size/pool)^2, hidden dense_hidden) -> head.
 /// AOL (patchwise, Prach & Lampert): PixelUnshuffle(pool) -> AolConv2d 1x1 (-> width) + MaxMin ->
-/// conv_layers x (AolConv2d 3x3 + MaxMin) -> AolConv2d 1x1 -> FirstChannels(conv_inner) -> Flatten
+/// conv_layers x (AolConv2d 3x3 + MaxMin) -> AolConv2d 1x1 -> FirstChannels(conv_hidden) -> Flatten
 /// -> dense_layers x (AolLinear + MaxMin) -> head.
 /// plain (an ordinary CNN, no Lipschitz control): InputNormalization -> conv_layers x (Conv2d 3x3
-/// -> width, ReLU) -> AvgPool2d(pool) -> Flatten -> dense_layers x (Linear -> dense_inner, ReLU) -> head;
+/// -> width, ReLU) -> AvgPool2d(pool) -> Flatten -> dense_layers x (Linear -> dense_hidden, ReLU) -> head;
 /// certified only through a computed bound (lipschitz::upper_bound, `lipkit certify --bound gram`).
 /// sortnet (SortNet MLP, Zhang et al. 2022): InputNormalization -> Flatten -> LinfDistLinear(pixels
 /// -> width) -> MeanShift -> (dense_layers - 2) x (SortNetLinear(width -> width, q) -> MeanShift) ->
@@ -28,8 +28,8 @@ struct ModelSpec {
   int64_t conv_layers = 20;
   int64_t dense_layers = 7;
   int64_t width = 45;
-  int64_t conv_inner = 5;
-  int64_t dense_inner = 2048;
+  int64_t conv_hidden = 5;
+  int64_t dense_hidden = 2048;
   int64_t pool = 4;
   std::string head = "lln";
   // sortnet / linfdist: keep probability, identity init of layers with in <= out, eval order stats

@@ -36,6 +36,7 @@ struct EvalModel {
   torch::nn::Sequential model;
   nlohmann::json meta;
   std::string data;  ///< the data set it was trained on (meta "data"; fashion-mnist when absent)
+  std::string name;  ///< the preset it was built from, else its model family (for titles)
 };
 EvalModel load_for_evaluation(const std::string& path);
 
