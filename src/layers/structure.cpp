@@ -151,7 +151,9 @@ std::shared_ptr<torch::nn::Module> ResidualImpl::clone(const c10::optional<torch
   return copy;
 }
 
-void ResidualImpl::pretty_print(std::ostream& stream) const { stream << "lipkit::Residual"; }
+void ResidualImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::Residual(branch_layers=" << branch->size() << ")";
+}
 
 torch::Tensor ResidualImpl::forward(const torch::Tensor& input) {
   auto y = branch->forward(input);

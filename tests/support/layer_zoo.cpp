@@ -63,6 +63,7 @@ std::vector<LayerCase> layer_cases() {
   add("LinfDistLinear_l2", seq<LinfDistLinear>([] { return LinfDistLinear(6, 5); }), {6}, Norm::L2);  // sqrt(out)
   add("SortNetLinear_k3", seq<SortNetLinear>([] { return SortNetLinear(SortNetLinearOptions(7, 5).k(3)); }), {7},
       Norm::Linf);
+  add("Residual_CplLinear", seq<Residual>([] { return Residual(torch::nn::Sequential(CplLinear(6, 8))); }), {6});
   add("SortNetLinear_k10", seq<SortNetLinear>([] { return SortNetLinear(12, 6); }), {12}, Norm::Linf);
   // The example network, at a small size.
   add("ExampleNet",
