@@ -297,6 +297,25 @@ TEST(Soundness, TiedTopLogitsAreNeverCertified) {
   EXPECT_TRUE(certify::interval_certified(net, x, y, 0.0).item<bool>());
 }
 
+// The per-pair rule of a normalized head with many close classes: the pair constants must not be
+// shrunk by cancellation (cdist's matrix-product path, its default above 25 rows).
+TEST(Soundness, PairConstantsOfCloseClassesAreNotShrunk) {
+  torch::manual_seed(95);
+  NormalizedLinear head(16, 40);
+  {
+    torch::NoGradGuard ng;
+    head->weight.copy_(torch::randn({1, 16}).expand({40, 16}) + 1e-7 * torch::randn({40, 16}));
+  }
+  auto w = head->normalized_weight().to(torch::kDouble);
+  auto exact = (w.unsqueeze(1) - w.unsqueeze(0)).norm(2, {-1});
+  auto pair = head->pairwise_lipschitz(Norm::L2);
+  EXPECT_LE(((exact - pair).abs() / exact.clamp_min(1e-300)).max().item<double>(), 1e-9);
+  // negative control: the default path loses most digits here
+  auto fast = torch::cdist(w.unsqueeze(0), w.unsqueeze(0)).squeeze(0);
+  auto off = ~torch::eye(40, torch::kBool);
+  EXPECT_GT(((exact - fast).abs() / exact.clamp_min(1e-300)).masked_select(off).max().item<double>(), 1e-3);
+}
+
 // -------------------------------------------------------------------------------- IBP rounding
 
 TEST(Soundness, IntervalBoundsOfALinearLayerRoundOutward) {

@@ -46,8 +46,7 @@ torch::Tensor margin_radius(torch::nn::Sequential& model, const torch::Tensor& x
     auto it = model->begin();
     for (size_t i = 0; i + 1 < model->size(); ++i, ++it) features = it->forward(features);
     logits = head->forward(features);
-    auto w = head->normalized_weight().to(torch::kDouble);
-    pair = torch::cdist(w.unsqueeze(0), w.unsqueeze(0), norm == Norm::L2 ? 2.0 : 1.0).squeeze(0);
+    pair = head->pairwise_lipschitz(norm);
   } else {
     logits = model->forward(x);
   }

@@ -212,10 +212,12 @@ double NormalizedLinearImpl::lipschitz_bound(Norm norm) const {
   return linalg::spectral_norm_exact(w) * (1.0 + 1e-9);
 }
 
-torch::Tensor NormalizedLinearImpl::pairwise_lipschitz() const {
+torch::Tensor NormalizedLinearImpl::pairwise_lipschitz(Norm norm) const {
   torch::NoGradGuard no_grad;
-  auto w = normalized_weight().to(torch::kDouble);
-  return torch::cdist(w.unsqueeze(0), w.unsqueeze(0)).squeeze(0);
+  auto w = normalized_weight().to(torch::kDouble).unsqueeze(0);
+  // compute_mode 2: differences, never the |a|^2 + |b|^2 - 2ab product, whose cancellation can shrink
+  // the distance of two close rows (cdist's default for more than 25 rows) and so inflate a radius
+  return torch::cdist(w, w, norm == Norm::L2 ? 2.0 : 1.0, /*compute_mode=*/2).squeeze(0);
 }
 
 }  // namespace lipkit

@@ -145,8 +145,9 @@ class NormalizedLinearImpl : public torch::nn::Cloneable<NormalizedLinearImpl>,
   double lipschitz_bound(Norm norm) const override;
   /// W_hat, the row-normalized weight.
   torch::Tensor normalized_weight() const;
-  /// (out, out) matrix of ||w_hat_i - w_hat_j||_2: the l2 Lipschitz constant of y_i - y_j.
-  torch::Tensor pairwise_lipschitz() const;
+  /// (out, out) matrix of ||w_hat_i - w_hat_j||_2 (l2) or ||.||_1 (l_inf): the Lipschitz constant of
+  /// y_i - y_j, float64, computed from differences (no cancellation).
+  torch::Tensor pairwise_lipschitz(Norm norm = Norm::L2) const;
   NormalizedLinearOptions options;
   torch::Tensor weight, bias;
 };
