@@ -177,10 +177,16 @@ TEST(Soundness, OtherLayersAreBoundedOrRefusedByName) {
   nn::Sequential bn(nn::BatchNorm2d(nn::BatchNorm2dOptions(2).track_running_stats(false)));
   lipkit::testing::expect_error([&] { lipschitz::upper_bound(bn, {2, 4, 4}, BoundMethod::Gram); },
                         {"BatchNorm2d", "track_running_stats=false", "refused"});
-  nn::Sequential transposed(nn::ConvTranspose2d(nn::ConvTranspose2dOptions(4, 4, 3).output_padding(1).stride(2)));
-  EXPECT_GT(lipschitz::upper_bound(transposed, {4, 5, 5}, BoundMethod::Gram).product, 0);  // small: exact matrix
-  lipkit::testing::expect_error([&] { lipschitz::upper_bound(transposed, {4, 40, 40}, BoundMethod::Gram); },
-                        {"ConvTranspose2d", "refused"});
+  // a transposed convolution is the adjoint of a convolution: exact when small, the conv bound when large
+  nn::ConvTranspose2d t(nn::ConvTranspose2dOptions(4, 3, 3).output_padding(1).stride(2).padding(1));
+  nn::Sequential transposed(t);
+  transposed->to(torch::kDouble);
+  EXPECT_NEAR(lipschitz::upper_bound(transposed, {4, 5, 5}, BoundMethod::Exact).product, exact_norm(t, {4, 5, 5}),
+              1e-6 * exact_norm(t, {4, 5, 5}));
+  const double large = lipschitz::upper_bound(transposed, {4, 30, 30}, BoundMethod::Gram).product;
+  const double power = lipschitz::upper_bound(transposed, {4, 30, 30}, BoundMethod::Power, 400).product / 1.01;
+  EXPECT_GE(large, power * (1 - 1e-6));
+  EXPECT_LE(large, power * 2.0);
   nn::Sequential bicubic(nn::Upsample(nn::UpsampleOptions().scale_factor(std::vector<double>{2, 2}).mode(torch::kBicubic)));
   lipkit::testing::expect_error([&] { lipschitz::upper_bound(bicubic, {3, 30, 30}, BoundMethod::Gram); },
                         {"Upsample", "upsampling mode", "refused"});

@@ -82,7 +82,7 @@ void bound_module(const std::shared_ptr<torch::nn::Module>& mod, torch::Tensor& 
     b = *ordinary;
   } else {
     TORCH_CHECK(false, "upper_bound: no Lipschitz bound for layer ", b.layer,
-                " (supported: lipkit layers and Residual, Linear, Conv2d, ConvTranspose2d (small inputs), "
+                " (supported: lipkit layers and Residual, Linear, Conv2d, ConvTranspose2d, "
                 "BatchNorm1d/2d with running statistics, Avg/MaxPool2d, AdaptiveAvg/MaxPool2d, padding layers, "
                 "Upsample, ReLU, ReLU6, LeakyReLU, ELU, Tanh, Hardtanh, Softplus, Sigmoid, Flatten, Identity, "
                 "Dropout, Sequential)");

@@ -183,6 +183,31 @@ double conv_analytic(const nn::Conv2dImpl& m, const std::vector<int64_t>& in, Bo
   return bound;
 }
 
+// A transposed convolution is the adjoint A^T of the Conv2d A with its weight, stride, padding,
+// dilation and groups, taken on the transposed layer's output size (output_padding only adds rows
+// that A reads and maps onto the same input size): ||A^T|| = ||A||.
+double transposed_analytic(const nn::ConvTranspose2dImpl& t, const std::vector<int64_t>& in, BoundMethod method,
+                           int64_t iters) {
+  const auto& o = t.options;
+  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  if (pad == nullptr) refuse(printed(t), "a padding given by name");  // LibTorch allows none for transposed convs
+  std::vector<int64_t> out{t.weight.size(1) * o.groups()};
+  for (int a = 0; a < 2; ++a)
+    out.push_back((in[1 + a] - 1) * (*o.stride())[a] - 2 * (**pad)[a] +
+                  (*o.dilation())[a] * (t.weight.size(2 + a) - 1) + (*o.output_padding())[a] + 1);
+  nn::Conv2d adjoint(nn::Conv2dOptions(out[0], t.weight.size(0), {t.weight.size(2), t.weight.size(3)})
+                         .stride(o.stride())
+                         .padding(*pad)
+                         .dilation(o.dilation())
+                         .groups(o.groups())
+                         .bias(false));
+  {
+    torch::NoGradGuard no_grad;
+    adjoint->weight.set_data(t.weight.detach().to(torch::kDouble).clone());
+  }
+  return conv_analytic(*adjoint, out, method, iters);
+}
+
 // -------------------------------------------------------------------------------------- max pooling
 
 // Largest number of windows that contain one index, along one axis of length len.
@@ -300,8 +325,10 @@ c10::optional<LayerBound> ordinary_layer_bound(const std::shared_ptr<torch::nn::
     need_image(layer, in);
     return linear_module(*conv, in, method, iters, [&](const Map&) { return conv_analytic(*conv, in, method, iters); });
   }
-  if (const auto* t = m.as<nn::ConvTranspose2dImpl>())
-    return linear_module(*t, in, method, iters, [&](const Map&) -> double { refuse(layer, "ConvTranspose2d"); });
+  if (const auto* t = m.as<nn::ConvTranspose2dImpl>()) {
+    need_image(layer, in);
+    return linear_module(*t, in, method, iters, [&](const Map&) { return transposed_analytic(*t, in, method, iters); });
+  }
   // nonnegative linear maps: the Schur test is proven (and exact for disjoint windows)
   if (const auto* p = m.as<nn::AvgPool2dImpl>()) return nonnegative_module(*p, in, method, iters);
   if (const auto* p = m.as<nn::AdaptiveAvgPool2dImpl>()) return nonnegative_module(*p, in, method, iters);
