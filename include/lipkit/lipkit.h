@@ -17,6 +17,7 @@
 #include "lipkit/layers/sll.h"
 #include "lipkit/layers/sortnet.h"
 #include "lipkit/layers/spectral.h"
+#include "lipkit/layers/spline.h"
 #include "lipkit/layers/structure.h"
 #include "lipkit/kernels/dist.h"
 #include "lipkit/lipschitz/bounds.h"

@@ -63,6 +63,16 @@ std::vector<LayerCase> layer_cases() {
   add("LinfDistLinear_l2", seq<LinfDistLinear>([] { return LinfDistLinear(6, 5); }), {6}, Norm::L2);  // sqrt(out)
   add("SortNetLinear_k3", seq<SortNetLinear>([] { return SortNetLinear(SortNetLinearOptions(7, 5).k(3)); }), {7},
       Norm::Linf);
+  for (Norm norm : {Norm::L2, Norm::Linf}) {
+    add("LinearSpline", seq<LinearSpline>([] { return LinearSpline(LinearSplineOptions(6).num_knots(21).grid(0.3)); }),
+        {6}, norm);
+    add("LinearSpline_conv_maxmin", seq<LinearSpline>([] {
+          return LinearSpline(LinearSplineOptions(4).num_knots(11).grid(0.5).init("maxmin"));
+        }), {4, 3, 3}, norm);
+  }
+  add("LinearSpline_abs_half", seq<LinearSpline>([] {
+        return LinearSpline(LinearSplineOptions(5).init("absolute_value").lipschitz(0.5).scaling(false));
+      }), {5});
   add("Residual_CplLinear", seq<Residual>([] { return Residual(torch::nn::Sequential(CplLinear(6, 8))); }), {6});
   add("SortNetLinear_k10", seq<SortNetLinear>([] { return SortNetLinear(12, 6); }), {12}, Norm::Linf);
   // The example network, at a small size.

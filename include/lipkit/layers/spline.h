@@ -1,0 +1,80 @@
+#pragma once
+// Learnable 1-Lipschitz linear-spline activations (Ducotterd, Goujon, Bohra, Perdios, Neumayer,
+// Unser, "Improving Lipschitz-Constrained Neural Networks by Learning Activation Functions", JMLR 25,
+// 2024): one continuous piecewise-linear function per channel on a uniform grid of knots, continued
+// linearly outside the grid with its end slopes, whose slopes are projected into [-L, L] at every
+// forward, training and eval alike.
+
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <string>
+
+#include "lipkit/layers/lipschitz_layer.h"
+
+namespace lipkit {
+
+namespace functional {
+/// The coefficients (C, K) with every slope (a[k+1] - a[k]) / grid clamped to [-lipschitz, lipschitz],
+/// rebuilt by a cumulative sum and shifted to the raw coefficients' mean (so the projection moves the
+/// function no more than it must). Differentiable.
+torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, double lipschitz);
+
+/// Evaluates per channel (dim 1) the linear spline with coefficients (C, K) at the knots
+/// t_k = (k - (K - 1) / 2) grid; linear with the end slopes outside [t_0, t_{K-1}]. Differentiable in
+/// x and in the coefficients. Written with LibTorch ops (gather): the reference form.
+torch::Tensor linear_spline(const torch::Tensor& x, const torch::Tensor& coefficients, double grid);
+
+/// Sum over channels of the l1 norm of the second differences of the coefficients, divided by grid:
+/// the total variation of the spline's derivative (TV(2)); a ReLU-shaped channel contributes 1.
+torch::Tensor spline_tv2(const torch::Tensor& coefficients, double grid);
+}  // namespace functional
+
+struct LinearSplineOptions {
+  /* implicit */ LinearSplineOptions(int64_t num_channels);
+  /// channels (dim 1 of the input): one spline each
+  TORCH_ARG(int64_t, num_channels);
+  /// knots of the uniform grid, >= 3 (the paper: 51)
+  TORCH_ARG(int64_t, num_knots) = 51;
+  /// knot spacing, > 0 (the grid covers [-(K-1)/2, (K-1)/2] x grid)
+  TORCH_ARG(double, grid) = 0.1;
+  /// identity | relu | absolute_value | maxmin (even channels max(x, 0), odd channels min(x, 0))
+  TORCH_ARG(std::string, init) = "relu";
+  /// the largest slope allowed, in (0, 1] (the layer's Lipschitz constant)
+  TORCH_ARG(double, lipschitz) = 1.0;
+  /// learnable per-channel input scale s: y = spline(s x) / s (the paper's trick; same slopes)
+  TORCH_ARG(bool, scaling) = true;
+  /// the projection of the slopes; off only to test that checkers catch an unprojected spline (the
+  /// stated bound is then the largest raw slope, still honest)
+  TORCH_ARG(bool, project) = true;
+};
+
+/// (N, C, ...) -> (N, C, ...): a learnable 1-Lipschitz (or lipschitz-Lipschitz) function per channel.
+class LinearSplineImpl : public torch::nn::Cloneable<LinearSplineImpl>, public LipschitzLayer {
+ public:
+  LinearSplineImpl(int64_t num_channels) : LinearSplineImpl(LinearSplineOptions(num_channels)) {}
+  explicit LinearSplineImpl(const LinearSplineOptions& options_);
+  void reset() override;
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+  torch::Tensor forward(const torch::Tensor& input);
+  /// The largest slope present, |slope| over every channel and interval: the same in l2 and l_inf
+  /// (a per-coordinate map).
+  double lipschitz_bound(Norm norm) const override;
+  /// The coefficients the forward uses (projected unless project is off), (C, K).
+  torch::Tensor effective_coefficients() const;
+  /// TV(2) of this layer's effective coefficients (differentiable).
+  torch::Tensor tv2() const;
+
+  LinearSplineOptions options;
+  torch::Tensor coefficients;  // (C, K), learnable
+  torch::Tensor log_scale;     // (C): s = exp(log_scale) > 0, learnable when options.scaling()
+};
+TORCH_MODULE(LinearSpline);
+
+/// Sum of tv2() over every LinearSpline inside `module` (0 when there is none): the regulariser.
+torch::Tensor spline_tv2(torch::nn::Module& module);
+
+}  // namespace lipkit

@@ -1,0 +1,113 @@
+#include "lipkit/layers/spline.h"
+
+#include <torch/torch.h>
+
+namespace lipkit {
+
+namespace functional {
+
+torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, double lipschitz) {
+  auto slopes = ((coefficients.narrow(1, 1, coefficients.size(1) - 1) - coefficients.narrow(1, 0, coefficients.size(1) - 1)) /
+                 grid)
+                    .clamp(-lipschitz, lipschitz);
+  auto start = torch::zeros({coefficients.size(0), 1}, coefficients.options());
+  auto rebuilt = torch::cat({start, torch::cumsum(slopes * grid, 1)}, 1);
+  return rebuilt + (coefficients.mean(1, true) - rebuilt.mean(1, true));
+}
+
+torch::Tensor linear_spline(const torch::Tensor& x, const torch::Tensor& coefficients, double grid) {
+  const int64_t c = coefficients.size(0), k = coefficients.size(1);
+  TORCH_CHECK(x.dim() >= 2 && x.size(1) == c, "lipkit::LinearSpline: expected input of shape (N, ", c,
+              ", ...), got ", x.sizes());
+  // channels first, everything else flattened: (C, M)
+  auto flat = x.transpose(0, 1).reshape({c, -1});
+  auto u = flat / grid + (k - 1) / 2.0;  // position in knot units, knot 0 at 0
+  auto i = u.floor().clamp(0, k - 2).to(torch::kLong).detach();
+  auto frac = u - i.to(u.scalar_type());  // < 0 or > 1 outside the grid: the end slopes continue
+  auto lo = coefficients.gather(1, i), hi = coefficients.gather(1, i + 1);
+  auto y = lo + frac * (hi - lo);
+  auto shape = x.transpose(0, 1).sizes().vec();
+  return y.reshape(shape).transpose(0, 1);
+}
+
+torch::Tensor spline_tv2(const torch::Tensor& coefficients, double grid) {
+  const int64_t k = coefficients.size(1);
+  auto second = coefficients.narrow(1, 2, k - 2) - 2 * coefficients.narrow(1, 1, k - 2) + coefficients.narrow(1, 0, k - 2);
+  return second.abs().sum() / grid;
+}
+
+}  // namespace functional
+
+LinearSplineOptions::LinearSplineOptions(int64_t num_channels) : num_channels_(num_channels) {}
+
+LinearSplineImpl::LinearSplineImpl(const LinearSplineOptions& options_) : options(options_) { reset(); }
+
+void LinearSplineImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.num_channels() > 0, "lipkit::LinearSpline: num_channels must be positive, got ", o.num_channels());
+  TORCH_CHECK(o.num_knots() >= 3, "lipkit::LinearSpline: num_knots must be >= 3, got ", o.num_knots());
+  TORCH_CHECK(o.grid() > 0, "lipkit::LinearSpline: grid must be > 0, got ", o.grid());
+  TORCH_CHECK(o.lipschitz() > 0 && o.lipschitz() <= 1, "lipkit::LinearSpline: lipschitz must be in (0, 1], got ",
+              o.lipschitz());
+  TORCH_CHECK(o.init() == "identity" || o.init() == "relu" || o.init() == "absolute_value" || o.init() == "maxmin",
+              "lipkit::LinearSpline: init must be identity, relu, absolute_value or maxmin, got '", o.init(), "'");
+  coefficients = register_parameter("coefficients", torch::empty({o.num_channels(), o.num_knots()}));
+  log_scale = register_parameter("log_scale", torch::zeros({o.num_channels()}), o.scaling());
+  reset_parameters();
+}
+
+void LinearSplineImpl::reset_parameters() {
+  torch::NoGradGuard no_grad;
+  const int64_t k = options.num_knots();
+  auto t = (torch::arange(k, coefficients.options()) - (k - 1) / 2.0) * options.grid();  // the knots
+  auto rows = t.unsqueeze(0).expand({options.num_channels(), k}).clone();
+  const auto& init = options.init();
+  if (init == "relu") {
+    rows.clamp_min_(0);
+  } else if (init == "absolute_value") {
+    rows.abs_();
+  } else if (init == "maxmin") {
+    rows.slice(0, 0, c10::nullopt, 2).clamp_min_(0);
+    rows.slice(0, 1, c10::nullopt, 2).clamp_max_(0);
+  }
+  coefficients.copy_(rows * options.lipschitz());
+  log_scale.zero_();
+}
+
+void LinearSplineImpl::pretty_print(std::ostream& stream) const {
+  stream << "lipkit::LinearSpline(num_channels=" << options.num_channels() << ", num_knots=" << options.num_knots()
+         << ", grid=" << options.grid() << ", init=" << options.init() << ", lipschitz=" << options.lipschitz()
+         << ", scaling=" << (options.scaling() ? "true" : "false") << ")";
+}
+
+torch::Tensor LinearSplineImpl::effective_coefficients() const {
+  if (!options.project()) return coefficients;
+  return functional::spline_projection(coefficients, options.grid(), options.lipschitz());
+}
+
+torch::Tensor LinearSplineImpl::forward(const torch::Tensor& input) {
+  detail::check_input(input, "LinearSpline", -1, options.num_channels(), coefficients, "(N, num_channels, ...)");
+  std::vector<int64_t> shape(input.dim(), 1);
+  shape[1] = options.num_channels();
+  auto s = log_scale.exp().view(shape);  // y = spline(s x) / s: slopes unchanged
+  return functional::linear_spline(input * s, effective_coefficients(), options.grid()) / s;
+}
+
+double LinearSplineImpl::lipschitz_bound(Norm) const {
+  torch::NoGradGuard no_grad;
+  auto a = effective_coefficients().to(torch::kDouble);
+  const int64_t k = a.size(1);
+  const double slope = ((a.narrow(1, 1, k - 1) - a.narrow(1, 0, k - 1)).abs() / options.grid()).max().item<double>();
+  return slope * (1.0 + 1e-12);  // one subtraction and one division of rounding
+}
+
+torch::Tensor LinearSplineImpl::tv2() const { return functional::spline_tv2(effective_coefficients(), options.grid()); }
+
+torch::Tensor spline_tv2(torch::nn::Module& module) {
+  torch::Tensor total;
+  for (auto& m : module.modules(/*include_self=*/true))
+    if (auto* s = m->as<LinearSplineImpl>()) total = total.defined() ? total + s->tv2() : s->tv2();
+  return total.defined() ? total : torch::zeros({});
+}
+
+}  // namespace lipkit

@@ -1,0 +1,108 @@
+// LinearSpline: the map against a plain piecewise-linear reference, the slope projection, TV(2), and
+// the negative control the Lipschitz checkers must catch. (The conformance zoo measures it too.)
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "lipkit/layers/spline.h"
+#include "support/expect_error.h"
+#include "support/lipschitz_check.h"
+
+using namespace lipkit;
+
+namespace {
+
+// Scalar reference: find the interval by scanning the knots, interpolate, extend with the end slopes.
+double reference(double x, const std::vector<double>& a, double grid) {
+  const int64_t k = static_cast<int64_t>(a.size());
+  const double t0 = -(k - 1) / 2.0 * grid;
+  int64_t i = 0;
+  while (i + 2 < k && x >= t0 + (i + 1) * grid) ++i;
+  const double slope = (a[i + 1] - a[i]) / grid;
+  return a[i] + (x - (t0 + i * grid)) * slope;
+}
+
+TEST(LinearSpline, MatchesAPlainPiecewiseLinearReferenceEverywhere) {
+  torch::manual_seed(70);
+  const double grid = 0.25;
+  auto a = torch::randn({3, 9}, torch::kDouble);
+  const double t0 = -4 * grid;
+  std::vector<double> points;
+  for (int k = 0; k < 9; ++k) points.push_back(t0 + k * grid);             // at the knots
+  for (int k = 0; k < 8; ++k) points.push_back(t0 + (k + 0.37) * grid);    // between them
+  for (double far : {-5.0, -1.01, 1.01, 3.0}) points.push_back(far);       // outside the grid
+  auto x = torch::tensor(points, torch::kDouble).unsqueeze(0).expand({3, -1}).t().contiguous();  // (P, 3)
+  auto y = functional::linear_spline(x, a, grid);
+  for (int64_t c = 0; c < 3; ++c) {
+    std::vector<double> ac(a[c].data_ptr<double>(), a[c].data_ptr<double>() + 9);
+    for (size_t p = 0; p < points.size(); ++p)
+      EXPECT_NEAR(y[p][c].item<double>(), reference(points[p], ac, grid), 1e-12) << "channel " << c << " x " << points[p];
+  }
+}
+
+TEST(LinearSpline, ProjectionClampsEverySlopeAndKeepsTheMean) {
+  torch::manual_seed(71);
+  auto a = 5 * torch::randn({4, 15}, torch::kDouble);
+  auto b = functional::spline_projection(a, 0.1, 0.7);
+  auto slopes = (b.narrow(1, 1, 14) - b.narrow(1, 0, 14)) / 0.1;
+  EXPECT_LE(slopes.abs().max().item<double>(), 0.7 + 1e-12);
+  EXPECT_TRUE(torch::allclose(b.mean(1), a.mean(1)));
+  // a spline already inside the constraint is left as it is
+  auto ok = torch::cumsum(torch::full({2, 10}, 0.05, torch::kDouble), 1);
+  EXPECT_TRUE(torch::allclose(functional::spline_projection(ok, 0.1, 1.0), ok));
+}
+
+TEST(LinearSpline, TotalVariationOfTheDerivative) {
+  // ReLU on a grid of 0.5: one kink where the slope goes 0 -> 1: TV(2) = 1 per channel
+  LinearSpline relu(LinearSplineOptions(3).num_knots(7).grid(0.5).scaling(false));
+  EXPECT_NEAR(relu->tv2().item<double>(), 3.0, 1e-6);
+  // |x|: the slope goes -1 -> 1: 2 per channel; identity: 0
+  LinearSpline absolute(LinearSplineOptions(2).num_knots(7).grid(0.5).init("absolute_value"));
+  EXPECT_NEAR(absolute->tv2().item<double>(), 4.0, 1e-6);
+  LinearSpline identity(LinearSplineOptions(2).init("identity"));
+  // 0 up to the float32 rounding of the 51 initial knots (about 49 x 2e-7 / 0.1)
+  EXPECT_LT(identity->tv2().item<double>(), 1e-3);
+  // hand-made: coefficients 0, 0.1, 0.4, 0.4 on grid 0.1: second differences 0.2, -0.3: (0.2 + 0.3) / 0.1
+  EXPECT_NEAR(functional::spline_tv2(torch::tensor({{0.0, 0.1, 0.4, 0.4}}, torch::kDouble), 0.1).item<double>(), 5.0,
+              1e-12);
+  torch::nn::Sequential net(relu, torch::nn::Flatten(), absolute);
+  EXPECT_NEAR(spline_tv2(*net).item<double>(), 7.0, 1e-6);
+}
+
+// Negative control: without the projection, training pushes slopes past 1; the checker catches it and
+// the layer's stated bound says so honestly.
+TEST(LinearSpline, CheckerCatchesAnUnprojectedSpline) {
+  torch::manual_seed(72);
+  for (bool project : {true, false}) {
+    LinearSpline s(LinearSplineOptions(4).num_knots(11).grid(0.4).project(project));
+    s->to(torch::kDouble);
+    auto x = torch::randn({64, 4}, torch::kDouble);
+    auto target = 4 * x.sign() * x.abs().sqrt() * 3;  // steeper than 1 almost everywhere
+    torch::optim::Adam opt(s->parameters(), torch::optim::AdamOptions(1.0));
+    for (int step = 0; step < 30; ++step) {
+      opt.zero_grad();
+      torch::mse_loss(s->forward(x), target).backward();
+      opt.step();
+    }
+    auto f = [&](const torch::Tensor& t) { return s->forward(t); };
+    auto r = lipkit::testing::measure_lipschitz(f, {4}, torch::kDouble, Norm::L2);
+    if (project) {
+      EXPECT_LE(r.max(), 1.0 + 1e-6);
+      EXPECT_LE(s->lipschitz_bound(Norm::L2), 1.0 + 1e-9);
+    } else {
+      EXPECT_GT(r.max(), 1.5) << "the unprojected spline must be caught";
+      EXPECT_GE(s->lipschitz_bound(Norm::L2), r.max() * (1 - 1e-6)) << "and its stated bound stays honest";
+    }
+  }
+}
+
+TEST(LinearSpline, BadOptionsAndInputsAreNamed) {
+  using lipkit::testing::expect_error;
+  expect_error([] { LinearSpline(LinearSplineOptions(3).num_knots(2)); }, {"LinearSpline", "num_knots", "2"});
+  expect_error([] { LinearSpline(LinearSplineOptions(3).grid(0)); }, {"LinearSpline", "grid", "0"});
+  expect_error([] { LinearSpline(LinearSplineOptions(3).init("tanh")); }, {"LinearSpline", "init", "tanh"});
+  expect_error([] { LinearSpline(LinearSplineOptions(3).lipschitz(1.5)); }, {"LinearSpline", "lipschitz", "1.5"});
+  LinearSpline s(3);
+  expect_error([&] { s->forward(torch::randn({2, 4})); }, {"LinearSpline", "(N, num_channels, ...)", "[2, 4]"});
+}
+
+}  // namespace
