@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "lipkit/certify/interval.h"
 #include "lipkit/layers/spline.h"
 #include "support/expect_error.h"
 #include "support/lipschitz_check.h"
@@ -93,6 +94,35 @@ TEST(LinearSpline, CheckerCatchesAnUnprojectedSpline) {
       EXPECT_GE(s->lipschitz_bound(Norm::L2), r.max() * (1 - 1e-6)) << "and its stated bound stays honest";
     }
   }
+}
+
+// IBP through a spline: every sampled output inside the bounds, and the bounds reached (the extremes
+// sit at the interval's ends or at knots inside it).
+TEST(LinearSpline, IntervalBoundsContainSamplesAndAreReached) {
+  torch::manual_seed(73);
+  LinearSpline s(LinearSplineOptions(3).num_knots(9).grid(0.5));
+  s->to(torch::kDouble);
+  {
+    torch::NoGradGuard ng;
+    s->coefficients.normal_();
+    s->log_scale.normal_(0.0, 0.3);
+  }
+  auto centre = 2 * torch::randn({5, 3}, torch::kDouble), radius = torch::rand({5, 3}, torch::kDouble);
+  auto lower = centre - radius, upper = centre + radius;
+  auto [lo, hi] = s->interval_bounds(lower, upper);
+  const int64_t n = 4001;
+  auto t = torch::linspace(0, 1, n, torch::kDouble).view({n, 1, 1});
+  auto samples = lower.unsqueeze(0) + t * (upper - lower).unsqueeze(0);  // (n, 5, 3)
+  auto y = s->forward(samples.reshape({n * 5, 3})).reshape({n, 5, 3}).detach();
+  EXPECT_TRUE((y >= lo.unsqueeze(0) - 1e-12).all().item<bool>());
+  EXPECT_TRUE((y <= hi.unsqueeze(0) + 1e-12).all().item<bool>());
+  // reached up to the sample spacing (slopes <= 1, spacing <= 2 / 4000)
+  EXPECT_LE((y.amax(0) - hi).abs().max().item<double>(), 1e-3);
+  EXPECT_LE((y.amin(0) - lo).abs().max().item<double>(), 1e-3);
+  // and a network of splines and linear layers is certified through IBP by the same rule
+  torch::nn::Sequential net(torch::nn::Linear(3, 3), s);
+  net->to(torch::kDouble);
+  EXPECT_EQ(certify::interval_unsupported(net), "");
 }
 
 TEST(LinearSpline, BadOptionsAndInputsAreNamed) {

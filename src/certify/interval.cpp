@@ -10,6 +10,7 @@
 #include "lipkit/layers/linf_dist.h"
 #include "lipkit/layers/mean_shift.h"
 #include "lipkit/layers/sortnet.h"
+#include "lipkit/layers/spline.h"
 #include "lipkit/layers/structure.h"
 
 namespace lipkit::certify {
@@ -70,6 +71,10 @@ bool propagate(const std::shared_ptr<torch::nn::Module>& m, Box* box, std::strin
   }
   if (auto* s = m->as<SortNetLinearImpl>()) {
     if (run) *box = s->interval_bounds(lo, hi);
+    return true;
+  }
+  if (auto* sp = m->as<LinearSplineImpl>()) {  // exact: the ends and the knots inside
+    if (run) *box = sp->interval_bounds(lo, hi);
     return true;
   }
   if (auto* ms = m->as<MeanShiftImpl>()) {

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 namespace lipkit {
 
 namespace functional {
@@ -99,6 +101,34 @@ double LinearSplineImpl::lipschitz_bound(Norm) const {
   const int64_t k = a.size(1);
   const double slope = ((a.narrow(1, 1, k - 1) - a.narrow(1, 0, k - 1)).abs() / options.grid()).max().item<double>();
   return slope * (1.0 + 1e-12);  // one subtraction and one division of rounding
+}
+
+std::pair<torch::Tensor, torch::Tensor> LinearSplineImpl::interval_bounds(const torch::Tensor& lower,
+                                                                          const torch::Tensor& upper) {
+  detail::check_input(lower, "LinearSpline", -1, options.num_channels(), coefficients, "(N, num_channels, ...)");
+  TORCH_CHECK(lower.sizes() == upper.sizes(), "lipkit::LinearSpline: interval ends differ in shape: ", lower.sizes(),
+              " and ", upper.sizes());
+  torch::NoGradGuard no_grad;
+  const int64_t c = options.num_channels(), k = options.num_knots();
+  std::vector<int64_t> shape(lower.dim(), 1);
+  shape[1] = c;
+  auto s = log_scale.exp().view(shape);
+  auto a = effective_coefficients();
+  // in the scaled coordinate the spline's extremes over [l, u] are at l, u or a knot inside
+  auto l = (lower * s).transpose(0, 1).reshape({c, -1, 1}), u = (upper * s).transpose(0, 1).reshape({c, -1, 1});
+  auto knots = ((torch::arange(k, a.options()) - (k - 1) / 2.0) * options.grid()).view({1, 1, k});
+  auto inside = (knots > l) & (knots < u);  // (C, M, K)
+  auto at_knots = a.view({c, 1, k});
+  const double inf = std::numeric_limits<double>::infinity();
+  auto ends = functional::linear_spline(torch::cat({l, u}, 2).permute({1, 0, 2}), a, options.grid());  // (M, C, 2)
+  auto lo_end = ends.select(2, 0).t().unsqueeze(2), hi_end = ends.select(2, 1).t().unsqueeze(2);  // (C, M, 1)
+  auto lo = torch::min(torch::min(lo_end, hi_end), at_knots.masked_fill(~inside, inf)).amin(2);
+  auto hi = torch::max(torch::max(lo_end, hi_end), at_knots.masked_fill(~inside, -inf)).amax(2);
+  auto back = [&](const torch::Tensor& t) {
+    auto shape_t = lower.transpose(0, 1).sizes().vec();
+    return t.reshape(shape_t).transpose(0, 1) / s;
+  };
+  return {back(lo), back(hi)};
 }
 
 torch::Tensor LinearSplineImpl::tv2() const { return functional::spline_tv2(effective_coefficients(), options.grid()); }

@@ -15,7 +15,7 @@ namespace lipkit::certify {
 
 /// Lower and upper bounds of the model's output (eval mode) over the box [lower, upper].
 /// Supported: InputNormalization, Flatten, LinfDistLinear and SortNetLinear (p = inf), MeanShift,
-/// NegatedDistance, Linear, ReLU, Tanh, Sigmoid, MaxMin, GroupSort, Identity, Dropout.
+/// NegatedDistance, Linear, LinearSpline, ReLU, Tanh, Sigmoid, MaxMin, GroupSort, Identity, Dropout.
 /// throws: c10::Error naming the first module it cannot bound.
 std::pair<torch::Tensor, torch::Tensor> interval_bounds(torch::nn::Sequential& model,
                                                         const torch::Tensor& lower,

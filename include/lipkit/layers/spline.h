@@ -11,6 +11,7 @@
 #include <torch/types.h>
 
 #include <string>
+#include <utility>
 
 #include "lipkit/layers/lipschitz_layer.h"
 
@@ -67,6 +68,9 @@ class LinearSplineImpl : public torch::nn::Cloneable<LinearSplineImpl>, public L
   torch::Tensor effective_coefficients() const;
   /// TV(2) of this layer's effective coefficients (differentiable).
   torch::Tensor tv2() const;
+  /// Exact output bounds when each input lies in [lower, upper]: the spline's min and max over the
+  /// interval are taken at its ends or at the knots inside it. No gradient.
+  std::pair<torch::Tensor, torch::Tensor> interval_bounds(const torch::Tensor& lower, const torch::Tensor& upper);
 
   LinearSplineOptions options;
   torch::Tensor coefficients;  // (C, K), learnable
