@@ -115,7 +115,13 @@ torch::Tensor Certificate::certified_at(const torch::Tensor& x, const torch::Ten
                                         const torch::Tensor& radius) {
   auto by_margin = radius > r;
   if (!interval) return by_margin;
-  return by_margin | interval_certified(model, x.to(torch::kDouble), y, r);
+  return by_margin | interval_at(x, y, r);
+}
+
+torch::Tensor Certificate::interval_at(const torch::Tensor& x, const torch::Tensor& y, double r) {
+  TORCH_CHECK(interval, "Certificate::interval_at: this certificate has no interval rule (l2, or a layer without "
+              "interval bounds)");
+  return detail::interval_certified_as_is(model, x.to(torch::kDouble), y, r);
 }
 
 torch::Tensor Certificate::predicts(const torch::Tensor& x, const torch::Tensor& y) {
@@ -147,7 +153,7 @@ CertifyResult certify(torch::nn::Sequential& model, const data::Dataset& data, c
     auto y = data.labels.narrow(0, s, len).to(device);
     parts.push_back(cert.radius(x, y).cpu());
     for (size_t i = 0; r.interval && i < r.radii.size(); ++i)
-      by_interval[i].push_back(interval_certified(cert.model, x, y, r.radii[i]).cpu());
+      by_interval[i].push_back(cert.interval_at(x, y, r.radii[i]).cpu());
   }
   r.radius = parts.empty() ? torch::zeros({0}, torch::kDouble) : torch::cat(parts);
   // correct <=> positive margin (radius > 0); ties (margin within the slack) count as wrong

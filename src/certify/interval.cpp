@@ -133,6 +133,11 @@ std::pair<torch::Tensor, torch::Tensor> interval_bounds(torch::nn::Sequential& m
 torch::Tensor interval_certified(torch::nn::Sequential& model, const torch::Tensor& x,
                                  const torch::Tensor& y, double eps) {
   invalidate_eval_caches();
+  return detail::interval_certified_as_is(model, x, y, eps);
+}
+
+torch::Tensor detail::interval_certified_as_is(torch::nn::Sequential& model, const torch::Tensor& x,
+                                               const torch::Tensor& y, double eps) {
   torch::NoGradGuard no_grad;
   auto [lo, hi] = interval_bounds(model, (x - eps).clamp(0.0, 1.0), (x + eps).clamp(0.0, 1.0));
   const double slack = margin_slack(lo.scalar_type()) *

@@ -3,15 +3,14 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <sstream>
 
 #include "lipkit/layers/structure.h"
 #include "layer_bounds.h"
 
 namespace lipkit::lipschitz {
 
-double model_bound(const torch::nn::Module& module, Norm norm) {
-  invalidate_eval_caches();
+namespace {
+double product_of_guarantees(const torch::nn::Module& module, Norm norm) {
   if (const auto* layer = dynamic_cast<const LipschitzLayer*>(&module)) {
     return layer->lipschitz_bound(norm);
   }
@@ -20,17 +19,23 @@ double model_bound(const torch::nn::Module& module, Norm norm) {
     return 1.0;
   }
   if (const auto* res = dynamic_cast<const ResidualImpl*>(&module)) {
-    return 1.0 + model_bound(*res->branch, norm);
+    return 1.0 + product_of_guarantees(*res->branch, norm);
   }
   if (dynamic_cast<const torch::nn::SequentialImpl*>(&module)) {
     double bound = 1.0;
-    for (const auto& child : module.children()) bound *= model_bound(*child, norm);
+    for (const auto& child : module.children()) bound *= product_of_guarantees(*child, norm);
     return bound;
   }
   TORCH_CHECK(false, "lipkit::lipschitz::model_bound: no ", to_string(norm),
               " Lipschitz bound known for module ", module.name(),
               "; use lipkit layers, or bound an ordinary network with `lipkit lipschitz` / "
               "`lipkit certify --bound gram`");
+}
+}  // namespace
+
+double model_bound(const torch::nn::Module& module, Norm norm) {
+  invalidate_eval_caches();
+  return product_of_guarantees(module, norm);
 }
 
 BoundMethod parse_bound_method(const std::string& name) {
@@ -45,12 +50,7 @@ std::string to_string(BoundMethod m) {
 }
 
 namespace {
-
-std::string printed(const torch::nn::Module& m) {
-  std::ostringstream s;
-  m.pretty_print(s);
-  return s.str();
-}
+using detail::printed;
 
 void bound_into(torch::nn::Sequential& seq, torch::Tensor& x, BoundMethod method, int64_t iters,
                 BoundReport& report);

@@ -19,12 +19,6 @@ using Map = std::function<torch::Tensor(const torch::Tensor&)>;  // batched, flo
 constexpr double kPowerSafety = 1.01;     // power iteration approaches the norm from below
 constexpr double kRounding = 1.0 + 1e-9;  // float64 rounding of FFTs, SVDs and sums
 
-std::string printed(const nn::Module& m) {
-  std::ostringstream s;
-  m.pretty_print(s);
-  return s.str();
-}
-
 [[noreturn]] void refuse(const std::string& layer, const std::string& option) {
   TORCH_CHECK(false, "upper_bound: refused ", layer, ": ", option,
               " has no proven l2 bound in lipkit (remove the option, or bound a smaller input: operators "
@@ -68,8 +62,9 @@ torch::Tensor unrolled(const Map& f, const std::vector<int64_t>& in) {
   torch::NoGradGuard no_grad;
   int64_t n_in = 1;
   for (auto s : in) n_in *= s;
+  if (n_in > linalg::kUnrollLimit) return {};
   auto zero = f(torch::zeros(batch_of_one(in), torch::kDouble));
-  if (n_in > linalg::kUnrollLimit || n_in * zero.numel() > kMaxUnrolledEntries) return {};
+  if (n_in * zero.numel() > kMaxUnrolledEntries) return {};
   std::vector<int64_t> shape{n_in};
   shape.insert(shape.end(), in.begin(), in.end());
   auto columns = f(torch::eye(n_in, torch::kDouble).view(shape)) - zero;
@@ -108,7 +103,7 @@ LayerBound nonnegative_module(const Impl& m, const std::vector<int64_t>& in, Bou
 // A linear (affine) module: exact through its matrix when small, else `analytic` (which may refuse).
 template <class Impl>
 LayerBound linear_module(const Impl& m, const std::vector<int64_t>& in, BoundMethod method, int64_t iters,
-                         const std::function<double(const Map&)>& analytic) {
+                         const std::function<double()>& analytic) {
   LayerBound b{printed(m)};
   auto f = float64_map(m);
   if (method == BoundMethod::Power) {
@@ -117,7 +112,7 @@ LayerBound linear_module(const Impl& m, const std::vector<int64_t>& in, BoundMet
     return b;
   }
   auto a = unrolled(f, in);
-  b.bound = a.defined() ? matrix_bound(a, method, iters) : analytic(f);
+  b.bound = a.defined() ? matrix_bound(a, method, iters) : analytic();
   return b;
 }
 
@@ -233,27 +228,29 @@ int64_t max_adaptive_coverage(int64_t len, int64_t out) {
 
 // |max_W x - max_W y| <= ||(x - y)_W||_2, and summing over windows counts each pixel once per window
 // containing it: the l2 constant is sqrt(largest coverage), the product of the two axes' coverages.
-LayerBound maxpool_bound(const nn::MaxPool2dImpl& m, const std::vector<int64_t>& in) {
-  const auto& o = m.options;
+// axis_coverage(a, len): the largest coverage along axis a (0: height, 1: width) of length len.
+template <class Pool, class Coverage>
+LayerBound coverage_bound(const Pool& m, const std::vector<int64_t>& in, Coverage&& axis_coverage) {
   LayerBound b{printed(m)};
   int64_t cov = 1;
-  for (int a = 0; a < 2; ++a)
-    cov *= max_coverage(in[in.size() - 2 + a], (*o.kernel_size())[a], (*o.stride())[a], (*o.padding())[a],
-                        (*o.dilation())[a], o.ceil_mode());
+  for (int a = 0; a < 2; ++a) cov *= axis_coverage(a, in[in.size() - 2 + a]);
   b.bound = std::sqrt(double(cov));
   return b;
 }
 
+LayerBound maxpool_bound(const nn::MaxPool2dImpl& m, const std::vector<int64_t>& in) {
+  const auto& o = m.options;
+  return coverage_bound(m, in, [&](int a, int64_t len) {
+    return max_coverage(len, (*o.kernel_size())[a], (*o.stride())[a], (*o.padding())[a], (*o.dilation())[a],
+                        o.ceil_mode());
+  });
+}
+
 LayerBound adaptive_maxpool_bound(const nn::AdaptiveMaxPool2dImpl& m, const std::vector<int64_t>& in) {
-  LayerBound b{printed(m)};
-  int64_t cov = 1;
-  for (int a = 0; a < 2; ++a) {
-    const int64_t len = in[in.size() - 2 + a];
+  return coverage_bound(m, in, [&](int a, int64_t len) {
     const auto out = (*m.options.output_size())[a];
-    cov *= max_adaptive_coverage(len, out ? *out : len);
-  }
-  b.bound = std::sqrt(double(cov));
-  return b;
+    return max_adaptive_coverage(len, out ? *out : len);
+  });
 }
 
 // ------------------------------------------------------------------------------------------ others
@@ -308,6 +305,12 @@ void need_image(const std::string& layer, const std::vector<int64_t>& in) {
 }
 }  // namespace
 
+std::string printed(const torch::nn::Module& m) {
+  std::ostringstream s;
+  m.pretty_print(s);
+  return s.str();
+}
+
 c10::optional<LayerBound> ordinary_layer_bound(const std::shared_ptr<torch::nn::Module>& mod,
                                                const std::vector<int64_t>& in, BoundMethod method,
                                                int64_t iters) {
@@ -323,11 +326,11 @@ c10::optional<LayerBound> ordinary_layer_bound(const std::shared_ptr<torch::nn::
   const std::string layer = printed(m);
   if (const auto* conv = m.as<nn::Conv2dImpl>()) {
     need_image(layer, in);
-    return linear_module(*conv, in, method, iters, [&](const Map&) { return conv_analytic(*conv, in, method, iters); });
+    return linear_module(*conv, in, method, iters, [&] { return conv_analytic(*conv, in, method, iters); });
   }
   if (const auto* t = m.as<nn::ConvTranspose2dImpl>()) {
     need_image(layer, in);
-    return linear_module(*t, in, method, iters, [&](const Map&) { return transposed_analytic(*t, in, method, iters); });
+    return linear_module(*t, in, method, iters, [&] { return transposed_analytic(*t, in, method, iters); });
   }
   // nonnegative linear maps: the Schur test is proven (and exact for disjoint windows)
   if (const auto* p = m.as<nn::AvgPool2dImpl>()) return nonnegative_module(*p, in, method, iters);
@@ -338,7 +341,7 @@ c10::optional<LayerBound> ordinary_layer_bound(const std::shared_ptr<torch::nn::
   if (const auto* p = m.as<nn::ReplicationPad2dImpl>()) return nonnegative_module(*p, in, method, iters);
   if (const auto* u = m.as<nn::UpsampleImpl>()) {
     if (nonnegative_upsample(*u)) return nonnegative_module(*u, in, method, iters);
-    return linear_module(*u, in, method, iters, [&](const Map&) -> double { refuse(layer, "this upsampling mode"); });
+    return linear_module(*u, in, method, iters, [&]() -> double { refuse(layer, "this upsampling mode"); });
   }
   if (const auto* p = m.as<nn::MaxPool2dImpl>()) {
     need_image(layer, in);

@@ -6,6 +6,7 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "lipkit/lipschitz/bounds.h"
@@ -17,6 +18,9 @@ namespace lipkit::lipschitz::detail {
 c10::optional<LayerBound> ordinary_layer_bound(const std::shared_ptr<torch::nn::Module>& module,
                                                const std::vector<int64_t>& in, BoundMethod method,
                                                int64_t iters);
+
+/// The module as its pretty_print writes it: how bound reports and refusals name a layer.
+std::string printed(const torch::nn::Module& m);
 
 /// Operators with at most this many inputs and kMaxUnrolledEntries matrix entries are bounded through
 /// their unrolled matrix (exact for every option of the module).

@@ -67,6 +67,8 @@ class Certificate {
   torch::Tensor radius(const torch::Tensor& x, const torch::Tensor& y);
   /// Per point: certified at radius r, given radius(x, y): radius > r, or (l_inf) interval bounds.
   torch::Tensor certified_at(const torch::Tensor& x, const torch::Tensor& y, double r, const torch::Tensor& radius);
+  /// Per point: certified at l_inf radius r by interval bounds (requires `interval`).
+  torch::Tensor interval_at(const torch::Tensor& x, const torch::Tensor& y, double r);
   /// Per point: the float64 network still predicts y strictly (a tie counts as a flip).
   torch::Tensor predicts(const torch::Tensor& x, const torch::Tensor& y);
 

@@ -29,4 +29,11 @@ std::string interval_unsupported(torch::nn::Sequential& model);
 torch::Tensor interval_certified(torch::nn::Sequential& model, const torch::Tensor& x,
                                  const torch::Tensor& y, double eps);
 
+namespace detail {
+/// interval_certified without refreshing the eval caches first: for a Certificate, which refreshed them
+/// once when it was built and calls this per batch and radius.
+torch::Tensor interval_certified_as_is(torch::nn::Sequential& model, const torch::Tensor& x, const torch::Tensor& y,
+                                       double eps);
+}  // namespace detail
+
 }  // namespace lipkit::certify
