@@ -15,27 +15,12 @@
 #include <functional>
 
 #include "lipkit/lipkit.h"
+#include "timing.h"
 
 namespace {
 
-double peak_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
-
-// Median of `reps` timed runs after one warm-up, in milliseconds.
-double time_ms(const std::function<void()>& f, int reps) {
-  f();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using lipkit::bench::peak_mb;
+using lipkit::bench::time_ms;
 
 struct Row {
   double fwd, fwdbwd, mem;

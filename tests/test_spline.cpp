@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include "lipkit/certify/interval.h"
+#include "lipkit/kernels/dist.h"
+#include "lipkit/kernels/spline.h"
 #include "lipkit/layers/spline.h"
 #include "support/expect_error.h"
 #include "support/lipschitz_check.h"
@@ -32,12 +34,97 @@ TEST(LinearSpline, MatchesAPlainPiecewiseLinearReferenceEverywhere) {
   for (int k = 0; k < 8; ++k) points.push_back(t0 + (k + 0.37) * grid);    // between them
   for (double far : {-5.0, -1.01, 1.01, 3.0}) points.push_back(far);       // outside the grid
   auto x = torch::tensor(points, torch::kDouble).unsqueeze(0).expand({3, -1}).t().contiguous();  // (P, 3)
-  auto y = functional::linear_spline(x, a, grid);
-  for (int64_t c = 0; c < 3; ++c) {
-    std::vector<double> ac(a[c].data_ptr<double>(), a[c].data_ptr<double>() + 9);
-    for (size_t p = 0; p < points.size(); ++p)
-      EXPECT_NEAR(y[p][c].item<double>(), reference(points[p], ac, grid), 1e-12) << "channel " << c << " x " << points[p];
+  for (bool ops : {false, true}) {  // the CPU kernel, then the LibTorch-ops path of other devices
+    const bool previous = kernels::set_chunked_fallback(ops);
+    auto y = functional::linear_spline(x, a, grid);
+    kernels::set_chunked_fallback(previous);
+    for (int64_t c = 0; c < 3; ++c) {
+      std::vector<double> ac(a[c].data_ptr<double>(), a[c].data_ptr<double>() + 9);
+      for (size_t p = 0; p < points.size(); ++p)
+        EXPECT_NEAR(y[p][c].item<double>(), reference(points[p], ac, grid), 1e-12)
+            << (ops ? "ops" : "kernel") << " channel " << c << " x " << points[p];
+    }
   }
+}
+
+// Value and the three gradients of the kernel against the LibTorch-ops form (autograd through gather),
+// float64, on shapes no block divides (dense, conv, and one large enough for several accumulator
+// blocks), with random inputs and tie-heavy ones (exactly on knots: grid a power of two).
+TEST(LinearSplineKernel, EqualsTheOpsFormInValueAndGradient) {
+  torch::manual_seed(74);
+  const double grid = 0.125;
+  const int64_t k = 13;
+  for (auto shape : std::vector<std::vector<int64_t>>{{37, 5}, {3, 5, 7, 3}, {41, 5, 13, 11}}) {
+    for (bool ties : {false, true}) {
+      auto x = ties ? (torch::randint(-10, 11, shape, torch::kDouble) * grid)  // knots, and beyond the grid
+                    : 1.5 * torch::randn(shape, torch::kDouble);
+      auto a = torch::randn({5, k}, torch::kDouble), s = torch::rand({5}, torch::kDouble) + 0.5;
+      if (ties) s.fill_(1.0);  // keeps s x on the knots
+      auto g = torch::randn(shape, torch::kDouble);
+      std::vector<torch::Tensor> out[3];  // AVX2 kernel, portable kernel, ops form
+      for (int path : {0, 1, 2}) {
+        const bool previous = kernels::set_chunked_fallback(path == 2);
+        const bool avx2 = kernels::set_avx2_enabled(path == 0);
+        auto xv = x.clone().requires_grad_(true), av = a.clone().requires_grad_(true), sv = s.clone().requires_grad_(true);
+        auto y = kernels::linear_spline(xv, av, sv, grid);
+        (y * g).sum().backward();
+        kernels::set_chunked_fallback(previous);
+        kernels::set_avx2_enabled(avx2);
+        out[path] = {y.detach(), xv.grad(), av.grad(), sv.grad()};
+      }
+      const char* names[] = {"value", "grad x", "grad coefficients", "grad scale"};
+      for (int path : {0, 1})
+        for (int i = 0; i < 4; ++i)
+          EXPECT_TRUE(torch::allclose(out[path][i], out[2][i], 1e-12, 1e-10))
+              << (path ? "portable " : "avx2 ") << names[i] << " shape " << torch::IntArrayRef(shape)
+              << (ties ? " ties" : " random") << " max diff " << (out[path][i] - out[2][i]).abs().max().item<double>();
+    }
+  }
+}
+
+// The kernel's gradients against central differences (the ops form could share a mistake with it in
+// principle: this does not), and float32 against float64.
+TEST(LinearSplineKernel, GradientsMatchFiniteDifferencesAndFloat32Agrees) {
+  torch::manual_seed(75);
+  auto x = 1.2 * torch::randn({6, 3, 4}, torch::kDouble), a = torch::randn({3, 9}, torch::kDouble);
+  auto s = torch::rand({3}, torch::kDouble) + 0.5;
+  auto g = torch::randn({6, 3, 4}, torch::kDouble);
+  auto loss = [&](const torch::Tensor& xv, const torch::Tensor& av, const torch::Tensor& sv) {
+    return (kernels::linear_spline(xv, av, sv, 0.3) * g).sum();
+  };
+  auto xv = x.clone().requires_grad_(true), av = a.clone().requires_grad_(true), sv = s.clone().requires_grad_(true);
+  loss(xv, av, sv).backward();
+  torch::NoGradGuard ng;
+  const double h = 1e-6;
+  auto fd = [&](const torch::Tensor& t, int which, int64_t i) {
+    auto plus = t.clone(), minus = t.clone();
+    plus.view(-1)[i] += h;
+    minus.view(-1)[i] -= h;
+    auto args = [&](const torch::Tensor& v) {
+      return which == 0 ? loss(v, a, s) : which == 1 ? loss(x, v, s) : loss(x, a, v);
+    };
+    return (args(plus) - args(minus)).item<double>() / (2 * h);
+  };
+  for (int64_t i = 0; i < x.numel(); i += 5) EXPECT_NEAR(xv.grad().view(-1)[i].item<double>(), fd(x, 0, i), 1e-6);
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(av.grad().view(-1)[i].item<double>(), fd(a, 1, i), 1e-6);
+  for (int64_t i = 0; i < s.numel(); ++i) EXPECT_NEAR(sv.grad().view(-1)[i].item<double>(), fd(s, 2, i), 1e-6);
+  auto y32 = kernels::linear_spline(x.to(torch::kFloat), a.to(torch::kFloat), s.to(torch::kFloat), 0.3);
+  EXPECT_TRUE(torch::allclose(y32.to(torch::kDouble), kernels::linear_spline(x, a, s, 0.3), 1e-5, 1e-5));
+}
+
+TEST(LinearSplineKernel, BadArgumentsAreNamedAndNaNPropagates) {
+  using lipkit::testing::expect_error;
+  auto a = torch::randn({3, 5}), s = torch::ones({3});
+  expect_error([&] { kernels::linear_spline(torch::randn({2, 4}), a, s, 0.1); }, {"linear_spline", "(N, 3, ...)", "[2, 4]"});
+  expect_error([&] { kernels::linear_spline(torch::randn({2, 3}), a, torch::ones({4}), 0.1); }, {"scale", "(3)", "[4]"});
+  expect_error([&] { kernels::linear_spline(torch::randn({2, 3}), torch::randn({3, 1}), s, 0.1); }, {"coefficients", "[3, 1]"});
+  expect_error([&] { kernels::linear_spline(torch::randn({2, 3}, torch::kDouble), a, s, 0.1); }, {"dtype", "Double", "Float"});
+  expect_error([&] { kernels::linear_spline(torch::randn({2, 3}), a, s, -1); }, {"grid", "-1"});
+  auto x = torch::randn({2, 3});
+  x[1][2] = std::nan("");
+  auto y = kernels::linear_spline(x, a, s, 0.1);
+  EXPECT_TRUE(std::isnan(y[1][2].item<float>()));
+  EXPECT_TRUE(torch::isfinite(y[0]).all().item<bool>());
 }
 
 TEST(LinearSpline, ProjectionClampsEverySlopeAndKeepsTheMean) {

@@ -20,5 +20,6 @@
 #include "lipkit/layers/spline.h"
 #include "lipkit/layers/structure.h"
 #include "lipkit/kernels/dist.h"
+#include "lipkit/kernels/spline.h"
 #include "lipkit/lipschitz/bounds.h"
 #include "lipkit/runtime.h"

@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "lipkit/kernels/spline.h"
+
 namespace lipkit {
 
 namespace functional {
@@ -17,19 +19,10 @@ torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, 
   return rebuilt + (coefficients.mean(1, true) - rebuilt.mean(1, true));
 }
 
-torch::Tensor linear_spline(const torch::Tensor& x, const torch::Tensor& coefficients, double grid) {
-  const int64_t c = coefficients.size(0), k = coefficients.size(1);
-  TORCH_CHECK(x.dim() >= 2 && x.size(1) == c, "lipkit::LinearSpline: expected input of shape (N, ", c,
-              ", ...), got ", x.sizes());
-  // channels first, everything else flattened: (C, M)
-  auto flat = x.transpose(0, 1).reshape({c, -1});
-  auto u = flat / grid + (k - 1) / 2.0;  // position in knot units, knot 0 at 0
-  auto i = u.floor().clamp(0, k - 2).to(torch::kLong).detach();
-  auto frac = u - i.to(u.scalar_type());  // < 0 or > 1 outside the grid: the end slopes continue
-  auto lo = coefficients.gather(1, i), hi = coefficients.gather(1, i + 1);
-  auto y = lo + frac * (hi - lo);
-  auto shape = x.transpose(0, 1).sizes().vec();
-  return y.reshape(shape).transpose(0, 1);
+torch::Tensor linear_spline(const torch::Tensor& x, const torch::Tensor& coefficients, double grid,
+                            const torch::Tensor& scale) {
+  auto s = scale.defined() ? scale : torch::ones({coefficients.size(0)}, coefficients.options());
+  return kernels::linear_spline(x, coefficients, s, grid, "lipkit::LinearSpline");
 }
 
 torch::Tensor spline_tv2(const torch::Tensor& coefficients, double grid) {
@@ -89,10 +82,8 @@ torch::Tensor LinearSplineImpl::effective_coefficients() const {
 
 torch::Tensor LinearSplineImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "LinearSpline", -1, options.num_channels(), coefficients, "(N, num_channels, ...)");
-  std::vector<int64_t> shape(input.dim(), 1);
-  shape[1] = options.num_channels();
-  auto s = log_scale.exp().view(shape);  // y = spline(s x) / s: slopes unchanged
-  return functional::linear_spline(input * s, effective_coefficients(), options.grid()) / s;
+  // y = spline(s x) / s: the slopes are unchanged
+  return functional::linear_spline(input, effective_coefficients(), options.grid(), log_scale.exp());
 }
 
 double LinearSplineImpl::lipschitz_bound(Norm) const {

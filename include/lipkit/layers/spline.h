@@ -24,9 +24,10 @@ namespace functional {
 torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, double lipschitz);
 
 /// Evaluates per channel (dim 1) the linear spline with coefficients (C, K) at the knots
-/// t_k = (k - (K - 1) / 2) grid; linear with the end slopes outside [t_0, t_{K-1}]. Differentiable in
-/// x and in the coefficients. Written with LibTorch ops (gather): the reference form.
-torch::Tensor linear_spline(const torch::Tensor& x, const torch::Tensor& coefficients, double grid);
+/// t_k = (k - (K - 1) / 2) grid; linear with the end slopes outside [t_0, t_{K-1}]. With a scale (C),
+/// spline(scale x) / scale. Differentiable in x, the coefficients and the scale (kernels::linear_spline).
+torch::Tensor linear_spline(const torch::Tensor& x, const torch::Tensor& coefficients, double grid,
+                            const torch::Tensor& scale = {});
 
 /// Sum over channels of the l1 norm of the second differences of the coefficients, divided by grid:
 /// the total variation of the spline's derivative (TV(2)); a ReLU-shaped channel contributes 1.

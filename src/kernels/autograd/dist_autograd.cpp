@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "kernels/autograd/dispatch.h"
 #include "kernels/cpu/dist_kernels.h"
 #include "lipkit/kernels/dist.h"
 
@@ -35,19 +36,8 @@ void check_finite(const torch::Tensor& x, const torch::Tensor& w, const char* wh
   TORCH_CHECK(false, what, ": weight contains NaN or inf (shape ", w.sizes(), ")");
 }
 
-bool force_chunked = false;
-
-bool cpu_kernel(const torch::Tensor& x) {
-  return !force_chunked && x.device().is_cpu() &&
-         (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble);
-}
-
-// The kernels' backward is not differentiable: refuse gradients of gradients instead of returning
-// silently wrong ones.
-void refuse_double_backward(const char* op) {
-  TORCH_CHECK_NOT_IMPLEMENTED(!torch::GradMode::is_enabled(), "lipkit::kernels::", op,
-                              ": double backward (gradients of gradients, create_graph=true) is not implemented");
-}
+using detail::cpu_kernel;
+using detail::refuse_double_backward;
 
 bool wants_grad(const torch::Tensor& x, const torch::Tensor& w) {
   return torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad());
@@ -117,6 +107,22 @@ torch::Tensor chunked(const torch::Tensor& x, const torch::Tensor& w, F&& f) {
 
 }  // namespace
 
+namespace detail {
+
+bool force_chunked = false;
+
+bool cpu_kernel(const torch::Tensor& x) {
+  return !force_chunked && x.device().is_cpu() &&
+         (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble);
+}
+
+void refuse_double_backward(const char* op) {
+  TORCH_CHECK_NOT_IMPLEMENTED(!torch::GradMode::is_enabled(), "lipkit::kernels::", op,
+                              ": double backward (gradients of gradients, create_graph=true) is not implemented");
+}
+
+}  // namespace detail
+
 torch::Tensor lp_dist(const torch::Tensor& x, const torch::Tensor& w, double p, const char* what) {
   check_pair(x, w, what);
   TORCH_CHECK(p >= 1, what, ": p must be >= 1 (or inf), got ", p);
@@ -171,8 +177,8 @@ std::pair<torch::Tensor, torch::Tensor> sort_neuron_bounds(const torch::Tensor& 
 }
 
 bool set_chunked_fallback(bool enabled) {
-  const bool previous = force_chunked;
-  force_chunked = enabled;
+  const bool previous = detail::force_chunked;
+  detail::force_chunked = enabled;
   return previous;
 }
 
