@@ -114,6 +114,64 @@ void expect_resume_is_exact(const train::TrainConfig& c, const std::string& name
   for (const auto& p : a->named_buffers()) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << p.key();
 }
 
+// Spline activations: optimizer.spline_lr is the splines' own rate (a tiny one leaves them almost where
+// they started while the weights move), regularization.tv2 lowers their TV(2) against the same run
+// without it, and the epoch's TV(2) is logged.
+TEST_F(Trainer, SplineLearningRateAndTv2Regularization) {
+  auto run = [&](double spline_lr, double tv2, const std::string& name) {
+    auto c = small_config(data_, "aol");
+    c.model.activation = "spline";
+    c.model.conv_hidden = 4;
+    c.model.spline_init = "relu";
+    c.epochs = 1;
+    c.optimizer.lr = 0.01;
+    c.optimizer.spline_lr = spline_lr;
+    c.regularization.tv2 = tv2;
+    train::TrainOptions o;
+    o.out_dir = lipkit::testing::fresh_dir("trainer_spline_" + name);
+    o.progress = false;
+    train::train(c, o);
+    std::ifstream metrics(o.out_dir + "/metrics.jsonl");
+    std::string line;
+    std::getline(metrics, line);
+    return std::make_pair(train::load_model(o.out_dir + "/model.pt"), nlohmann::json::parse(line).at("tv2").get<double>());
+  };
+  auto init = [&] {  // the same net at its initialisation
+    auto c = small_config(data_, "aol");
+    c.model.activation = "spline";
+    c.model.conv_hidden = 4;
+    c.model.spline_init = "relu";
+    c.model.in_channels = 1;
+    c.model.image_size = 8;
+    return models::build_model(c.model);
+  }();
+  auto drift = [&](torch::nn::Sequential& m, bool splines) {
+    double d = 0;
+    auto p0 = init->named_parameters();
+    for (const auto& p : m->named_parameters())
+      if ((p.key().find("coefficients") != std::string::npos || p.key().find("log_scale") != std::string::npos) == splines)
+        d = std::max(d, (p.value() - p0[p.key()]).abs().max().item<double>());
+    return d;
+  };
+  auto [slow, tv_slow] = run(1e-9, 0, "slow");
+  auto [fast, tv_fast] = run(0.05, 0, "fast");
+  auto [smooth, tv_smooth] = run(0.05, 1.0, "smooth");
+  EXPECT_LT(drift(slow, true), 1e-5) << "spline_lr 1e-9 must leave the splines as they were";
+  EXPECT_GT(drift(slow, false), 1e-3) << "while the weights train at lr";
+  EXPECT_GT(drift(fast, true), 1e-2);
+  EXPECT_LT(tv_smooth, 0.5 * tv_fast) << "TV(2) " << tv_fast << " without the penalty, " << tv_smooth << " with it";
+  EXPECT_NEAR(tv_slow, spline_tv2(*slow).item<double>(), 1e-3 * tv_slow);
+}
+
+TEST_F(Trainer, SplineRunResumesBitForBit) {  // two optimizer groups and the TV(2) term
+  auto c = small_config(data_, "aol");
+  c.model.activation = "spline";
+  c.model.conv_hidden = 4;
+  c.optimizer.spline_lr = 0.003;
+  c.regularization.tv2 = 1e-3;
+  expect_resume_is_exact(c, "trainer_spline", 23, 3);
+}
+
 TEST_F(Trainer, ResumeAfterInterruptionGivesTheSameWeights) {
   expect_resume_is_exact(small_config(data_), "trainer", 23, 3);  // mid second epoch (20 batches/epoch)
 }
@@ -233,6 +291,9 @@ TEST(Config, RadiiAndValuesAreCheckedNamingTheFieldAndTheValue) {
   bad(R"({"epochs": 0})", {"x.json", "epochs", "got 0"});
   bad(R"({"schedule": {"name": "step"}})", {"x.json", "schedule.name", "step"});
   bad(R"({"norm": "inf"})", {"x.json", "norm must be l2 or linf", "inf"});
+  bad(R"({"regularization": {"tv2": 0.1}})", {"x.json", "regularization.tv2", "spline", "family sll"});
+  bad(R"({"model": "aol-spline-fmnist", "optimizer": {"spline_lr": -1}})", {"x.json", "optimizer.spline_lr", "-1"});
+  bad(R"({"model": "aol-spline-fmnist", "regularization": {"tv3": 1}})", {"x.json", "unknown key", "regularization.tv3"});
 }
 
 TEST(Config, DistanceSectionErrorsNameTheField) {

@@ -33,7 +33,7 @@ ModelSpec sortnet(int64_t depth, int64_t width, double q, double identity) {
 
 std::vector<std::string> preset_names() {
   return {"cpl-s", "cpl-m", "cpl-l", "cpl-xl", "sll-s", "sll-m", "sll-l", "sll-xl",
-          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "plain-fmnist",
+          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "aol-spline-fmnist", "plain-fmnist",
           "sortnet-mnist", "sortnet-mnist-0.3", "sortnet-cifar10-2", "sortnet-cifar10-8",
           "sortnet-fmnist", "linfdist-fmnist"};
 }
@@ -60,6 +60,11 @@ ModelSpec model_preset(const std::string& name) {
   if (name == "aol-fmnist") {  // LLN head: trains far faster than first-k in a few epochs
     ModelSpec s = residual("aol", 4, 4, 64, 0);
     s.conv_hidden = 16;
+    return s;
+  }
+  if (name == "aol-spline-fmnist") {  // the same net with a learnable spline per channel for MaxMin (identity init)
+    ModelSpec s = model_preset("aol-fmnist");
+    s.activation = "spline";
     return s;
   }
   if (name == "plain-fmnist") {  // an ordinary CNN, certified only through `--bound`
@@ -161,26 +166,36 @@ int64_t plain_body(torch::nn::Sequential& net, const ModelSpec& s) {
   return features;
 }
 
+// The activation of `channels` channels between two AOL layers: MaxMin or a LinearSpline.
+torch::nn::AnyModule aol_activation(const ModelSpec& s, int64_t channels) {
+  if (s.activation == "maxmin") return torch::nn::AnyModule(MaxMin());
+  return torch::nn::AnyModule(LinearSpline(
+      LinearSplineOptions(channels).num_knots(s.spline_knots).grid(s.spline_grid).init(s.spline_init)));
+}
+
 int64_t aol_body(torch::nn::Sequential& net, const ModelSpec& s) {
   const int64_t side = s.image_size / s.pool, c0 = s.in_channels * s.pool * s.pool;
-  TORCH_CHECK(s.width % 2 == 0, "model.width must be even for MaxMin, got ", s.width);
+  TORCH_CHECK(s.activation == "maxmin" || s.activation == "spline", "model.activation must be maxmin or spline, got '",
+              s.activation, "'");
+  TORCH_CHECK(s.activation == "spline" || s.width % 2 == 0, "model.width must be even for MaxMin, got ", s.width);
   TORCH_CHECK(s.conv_hidden <= s.width, "model.conv_hidden (kept channels) must be <= width, got ",
               s.conv_hidden, " > ", s.width);
   net->push_back("unshuffle", PixelUnshuffle(s.pool));
   net->push_back(AolConv2d(AolConv2dOptions(c0, s.width).kernel_size(1)));
-  net->push_back(MaxMin());
+  net->push_back(aol_activation(s, s.width));
   for (int64_t i = 0; i < s.conv_layers; ++i) {
     net->push_back(AolConv2d(s.width, s.width));
-    net->push_back(MaxMin());
+    net->push_back(aol_activation(s, s.width));
   }
   net->push_back(AolConv2d(AolConv2dOptions(s.width, s.width).kernel_size(1)));
   net->push_back(FirstChannels(s.conv_hidden));
   net->push_back(torch::nn::Flatten());
   const int64_t features = s.conv_hidden * side * side;
-  TORCH_CHECK(features % 2 == 0, "AOL dense width (conv_hidden * side^2 = ", features, ") must be even");
+  TORCH_CHECK(s.activation == "spline" || features % 2 == 0, "AOL dense width (conv_hidden * side^2 = ", features,
+              ") must be even for MaxMin");
   for (int64_t i = 0; i < s.dense_layers; ++i) {
     net->push_back(AolLinear(features, features));
-    net->push_back(MaxMin());
+    net->push_back(aol_activation(s, features));
   }
   return features;
 }

@@ -18,7 +18,8 @@ nlohmann::json spec_to_json(const models::ModelSpec& s) {
           {"pool", s.pool},           {"head", s.head},               {"in_channels", s.in_channels},
           {"image_size", s.image_size}, {"num_classes", s.num_classes}, {"mean", s.mean},
           {"std", s.std},             {"q", s.q},                     {"identity_init", s.identity_init},
-          {"sort_k", s.sort_k}};
+          {"sort_k", s.sort_k}, {"activation", s.activation}, {"spline_knots", s.spline_knots},
+          {"spline_grid", s.spline_grid}, {"spline_init", s.spline_init}};
 }
 
 models::ModelSpec spec_from_json(const nlohmann::json& j) {
@@ -40,6 +41,10 @@ models::ModelSpec spec_from_json(const nlohmann::json& j) {
   s.q = j.value("q", s.q);  // absent in checkpoints written before the distance families
   s.identity_init = j.value("identity_init", s.identity_init);
   s.sort_k = j.value("sort_k", s.sort_k);
+  s.activation = j.value("activation", s.activation);  // absent before spline activations: MaxMin
+  s.spline_knots = j.value("spline_knots", s.spline_knots);
+  s.spline_grid = j.value("spline_grid", s.spline_grid);
+  s.spline_init = j.value("spline_init", s.spline_init);
   return s;
 }
 

@@ -78,6 +78,10 @@ void read_model(const nlohmann::json& j, TrainConfig& c, std::vector<std::string
   r.get("q", m.q);
   r.get("identity_init", m.identity_init);
   r.get("sort_k", m.sort_k);
+  r.get("activation", m.activation);
+  r.get("spline_knots", m.spline_knots);
+  r.get("spline_grid", m.spline_grid);
+  r.get("spline_init", m.spline_init);
   r.finish();
 }
 
@@ -93,6 +97,7 @@ void read_optimizer(Reader& parent, TrainConfig& c, std::vector<std::string>& un
   c.optimizer.beta2 = betas[1];
   o.get("weight_decay", c.optimizer.weight_decay);
   o.get("momentum", c.optimizer.momentum);
+  o.get("spline_lr", c.optimizer.spline_lr);
   o.finish();
 }
 
@@ -181,6 +186,14 @@ void check_values(const TrainConfig& c, const std::string& source) {
   TORCH_CHECK(c.optimizer.name == "adam" || c.optimizer.name == "sgd", source,
               ": optimizer.name must be adam or sgd, got '", c.optimizer.name, "'");
   TORCH_CHECK(c.optimizer.lr > 0, source, ": optimizer.lr must be positive, got ", c.optimizer.lr);
+  TORCH_CHECK(c.optimizer.spline_lr >= 0, source, ": optimizer.spline_lr must be >= 0 (0: optimizer.lr), got ",
+              c.optimizer.spline_lr);
+  TORCH_CHECK(c.regularization.tv2 >= 0, source, ": regularization.tv2 must be >= 0, got ", c.regularization.tv2);
+  const bool splines = c.model.family == "aol" && c.model.activation == "spline";
+  TORCH_CHECK(splines || (c.regularization.tv2 == 0 && c.optimizer.spline_lr == 0), source,
+              ": regularization.tv2 and optimizer.spline_lr apply to spline activations only (model.activation "
+              "\"spline\" of the aol family); this model (family ", c.model.family, ", activation ",
+              c.model.activation, ") has none");
   try {
     learning_rate(c.schedule, 1.0, 0, 1);  // validates the name
   } catch (const c10::Error& e) {
@@ -207,6 +220,11 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
   read_optimizer(r, c, unknown, source);
   read_loss(r, c, unknown, source);
   read_small_sections(r, c, unknown, source);
+  if (r.has("regularization")) {
+    Reader g(r.at("regularization"), "regularization.", unknown, source);
+    g.get("tv2", c.regularization.tv2);
+    g.finish();
+  }
   const auto distance = read_distance(r, c, unknown, source);
   std::string norm = to_string(c.norm);
   r.get("norm", norm);
@@ -247,7 +265,9 @@ nlohmann::json to_json(const TrainConfig& c) {
                           {"conv_hidden", m.conv_hidden}, {"dense_hidden", m.dense_hidden},
                           {"pool", m.pool},             {"head", m.head},
                           {"std", m.std},               {"q", m.q},
-                          {"identity_init", m.identity_init}, {"sort_k", m.sort_k}};
+                          {"identity_init", m.identity_init}, {"sort_k", m.sort_k},
+                          {"activation", m.activation}, {"spline_knots", m.spline_knots},
+                          {"spline_grid", m.spline_grid}, {"spline_init", m.spline_init}};
   if (!c.preset.empty()) model["preset"] = c.preset;
   return {{"model", model},
           {"data", c.data},
@@ -260,7 +280,9 @@ nlohmann::json to_json(const TrainConfig& c) {
             {"lr", c.optimizer.lr},
             {"betas", {c.optimizer.beta1, c.optimizer.beta2}},
             {"weight_decay", c.optimizer.weight_decay},
-            {"momentum", c.optimizer.momentum}}},
+            {"momentum", c.optimizer.momentum},
+            {"spline_lr", c.optimizer.spline_lr}}},
+          {"regularization", {{"tv2", c.regularization.tv2}}},
           {"schedule", {{"name", c.schedule.name}, {"warmup", c.schedule.warmup}}},
           {"loss",
            {{"name", c.loss.name},
@@ -295,6 +317,13 @@ nlohmann::json applicable_config(const nlohmann::json& config) {
       m.erase("conv_hidden");
     } else if (family == "aol") {
       m.erase("dense_hidden");  // AOL dense layers are square
+    }
+    const bool splines = family == "aol" && m.value("activation", std::string()) == "spline";
+    if (family != "aol") m.erase("activation");
+    if (!splines) {
+      for (const char* key : {"spline_knots", "spline_grid", "spline_init"}) m.erase(key);
+      c.erase("regularization");
+      if (c.contains("optimizer")) c["optimizer"].erase("spline_lr");
     }
   }
   if (c.contains("loss")) {

@@ -15,6 +15,7 @@
 #include "lipkit/data/transforms.h"
 #include "lipkit/layers/mean_shift.h"
 #include "lipkit/layers/sortnet.h"
+#include "lipkit/layers/spline.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/certify/reestimate.h"
 
@@ -36,18 +37,44 @@ void make_dirs(const std::string& dir) {
   TORCH_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode), "cannot create output folder ", dir);
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& o,
-                                                        std::vector<torch::Tensor> params) {
+// One parameter group per entry of `groups` (params, base learning rate), the optimizer's other
+// settings shared.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(
+    const OptimizerSpec& o, const std::vector<std::pair<std::vector<torch::Tensor>, double>>& groups) {
+  std::vector<torch::optim::OptimizerParamGroup> pg;
   if (o.name == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.momentum > 0).weight_decay(o.weight_decay));
+    auto options = [&](double lr) {
+      return torch::optim::SGDOptions(lr).momentum(o.momentum).nesterov(o.momentum > 0).weight_decay(o.weight_decay);
+    };
+    for (const auto& [params, lr] : groups)
+      pg.emplace_back(params, std::make_unique<torch::optim::SGDOptions>(options(lr)));
+    return std::make_unique<torch::optim::SGD>(pg, options(o.lr));
   }
-  return std::make_unique<torch::optim::Adam>(
-      params, torch::optim::AdamOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+  auto options = [&](double lr) {
+    return torch::optim::AdamOptions(lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay);
+  };
+  for (const auto& [params, lr] : groups)
+    pg.emplace_back(params, std::make_unique<torch::optim::AdamOptions>(options(lr)));
+  return std::make_unique<torch::optim::Adam>(pg, options(o.lr));
 }
 
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) g.options().set_lr(lr);
+// The model's parameters with their base learning rates: the splines' coefficients and scales in a
+// group of their own when optimizer.spline_lr is set (the paper trains them at another rate).
+std::vector<std::pair<std::vector<torch::Tensor>, double>> parameter_groups(torch::nn::Module& model,
+                                                                            const OptimizerSpec& o) {
+  std::vector<torch::Tensor> main, splines;
+  for (auto& m : model.modules(/*include_self=*/true)) {
+    const bool spline = m->as<LinearSplineImpl>() != nullptr;
+    for (auto& p : m->parameters(/*recurse=*/false)) (spline && o.spline_lr > 0 ? splines : main).push_back(p);
+  }
+  std::vector<std::pair<std::vector<torch::Tensor>, double>> groups{{main, o.lr}};
+  if (!splines.empty()) groups.emplace_back(splines, o.spline_lr);
+  return groups;
+}
+
+// Every group at its base rate times the schedule's factor.
+void set_lr(torch::optim::Optimizer& opt, const std::vector<double>& base, double factor) {
+  for (size_t g = 0; g < opt.param_groups().size(); ++g) opt.param_groups()[g].options().set_lr(base[g] * factor);
 }
 
 void progress_line(bool tty, int64_t epoch, int64_t epochs, int64_t b, int64_t nb, double loss,
@@ -120,6 +147,8 @@ class Run {
   bool tty_ = false, distance_net_ = false;
   double current_p_ = 0, eps_scale_ = 1;
   torch::Tensor ce_scale_;
+  std::vector<double> base_lr_;  // per optimizer group
+  bool has_splines_ = false;
   ExtraTensors extra_;
   TrainSummary summary_;
 };
@@ -137,13 +166,15 @@ void Run::resume_or_start() {
   }
   torch::manual_seed(config_.seed);
   model_ = models::build_model(spec_);
-  auto params = model_->parameters();
+  auto groups = parameter_groups(*model_, config_.optimizer);
   if (config_.loss.name == "mixture") {  // the learnable temperature of its cross-entropy term
     ce_scale_ = torch::ones({1}).requires_grad_(true);
-    params.push_back(ce_scale_);
+    groups[0].first.push_back(ce_scale_);
     extra_ = {{"ce_scale", ce_scale_}};
   }
-  optimizer_ = make_optimizer(config_.optimizer, params);
+  for (const auto& g : groups) base_lr_.push_back(g.second);
+  optimizer_ = make_optimizer(config_.optimizer, groups);
+  for (auto& m : model_->modules()) has_splines_ = has_splines_ || m->as<LinearSplineImpl>() != nullptr;
   if (options_.resume) load_state(ckpt_, *model_, optimizer_.get(), extra_);
   std::ofstream(options_.out_dir + "/config.json") << config_json_.dump(2) << "\n";
   data::LoaderOptions lo;
@@ -164,8 +195,9 @@ void Run::resume_or_start() {
 
 void Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats) {
   const int64_t step = epoch * nb_ + batch.index;
-  const double lr = learning_rate(config_.schedule, config_.optimizer.lr, step, total_steps_);
-  set_lr(*optimizer_, lr);
+  const double factor = learning_rate(config_.schedule, 1.0, step, total_steps_);
+  const double lr = config_.optimizer.lr * factor;
+  set_lr(*optimizer_, base_lr_, factor);
   const auto& ds = config_.distance;
   const double rho_p = phase_progress(ds.p_epochs_begin, ds.p_epochs_end, step, nb_);
   if (distance_net_ && distance_p(ds, rho_p) != current_p_) {
@@ -180,6 +212,7 @@ void Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats)
   optimizer_->zero_grad();
   auto logits = model_->forward(batch.x);
   auto loss = compute_loss(config_.loss, logits, batch.y, state);
+  if (config_.regularization.tv2 > 0) loss = loss + config_.regularization.tv2 * spline_tv2(*model_);
   const double lv = loss.item<double>();
   TORCH_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, " batch ", batch.index + 1, " (lr ",
               lr, "); stopped. The last good checkpoint is ", ckpt_, "; lower optimizer.lr or check the data");
@@ -251,6 +284,10 @@ void Run::log_epoch(int64_t epoch, const EpochStats& stats, const certify::Certi
                          {"train_seconds", stats.seconds},
                          {"images_per_second", stats.seen / std::max(stats.seconds, 1e-9)}};
   if (distance_net_) line["p"] = std::isinf(current_p_) ? nlohmann::json("inf") : nlohmann::json(current_p_);
+  if (has_splines_) {
+    torch::NoGradGuard no_grad;
+    line["tv2"] = spline_tv2(*model_).item<double>();  // the regulariser's value after the epoch
+  }
   nlohmann::json certified = nlohmann::json::array();
   std::string cert_text;
   for (size_t i = 0; i < cert.radii.size(); ++i) {
@@ -260,6 +297,11 @@ void Run::log_epoch(int64_t epoch, const EpochStats& stats, const certify::Certi
     cert_text += buf;
   }
   line["certified"] = certified;
+  if (has_splines_) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, " tv2 %.4g", line["tv2"].get<double>());
+    cert_text += buf;
+  }
   std::ofstream(options_.out_dir + "/metrics.jsonl", std::ios::app) << line.dump() << "\n" << std::flush;
   if (options_.progress)
     std::fprintf(stderr, "epoch %ld: test acc %.4f%s (%.1fs)\n", (long)epoch + 1, cert.clean_accuracy(),

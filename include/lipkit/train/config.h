@@ -20,6 +20,11 @@ struct OptimizerSpec {
   double beta1 = 0.5, beta2 = 0.9;  // SLL's Adam betas
   double weight_decay = 0.0;
   double momentum = 0.9;  // sgd (Nesterov)
+  double spline_lr = 0;   // > 0: the learning rate of spline coefficients and scales (0: lr)
+};
+
+struct RegularizationSpec {
+  double tv2 = 0;  // weight of the splines' TV(2) (spline_tv2) added to the loss
 };
 
 struct TrainConfig {
@@ -32,6 +37,7 @@ struct TrainConfig {
   OptimizerSpec optimizer;
   ScheduleSpec schedule;
   LossSpec loss;
+  RegularizationSpec regularization;
   DistanceScheduleSpec distance;  // p and eps schedules of l_inf-distance nets
   data::Augment augment;
   Norm norm = Norm::L2;  // the norm of the per-epoch certificate ("l2" | "linf" in JSON)
