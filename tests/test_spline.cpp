@@ -3,12 +3,18 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "lipkit/certify/attacks.h"
 #include "lipkit/certify/interval.h"
+#include "lipkit/data/dataset.h"
+#include "lipkit/train/checkpoint.h"
+#include "lipkit/train/config.h"
+#include "lipkit/train/trainer.h"
 #include "lipkit/kernels/dist.h"
 #include "lipkit/kernels/spline.h"
 #include "lipkit/layers/spline.h"
 #include "support/expect_error.h"
 #include "support/lipschitz_check.h"
+#include "support/synthetic_data.h"
 
 using namespace lipkit;
 
@@ -220,6 +226,62 @@ TEST(LinearSpline, BadOptionsAndInputsAreNamed) {
   expect_error([] { LinearSpline(LinearSplineOptions(3).lipschitz(1.5)); }, {"LinearSpline", "lipschitz", "1.5"});
   LinearSpline s(3);
   expect_error([&] { s->forward(torch::randn({2, 4})); }, {"LinearSpline", "(N, num_channels, ...)", "[2, 4]"});
+}
+
+// A trained AOL net with spline activations (raw coefficients free, trained at a high spline rate):
+// its certificates survive PGD; negative control: the same net with a layer that triples its input
+// while claiming 1, inserted before the head, is caught.
+struct TripleImpl : torch::nn::Cloneable<TripleImpl>, LipschitzLayer {
+  void reset() override {}
+  torch::Tensor forward(const torch::Tensor& x) { return 3.0 * x; }
+  double lipschitz_bound(Norm) const override { return 1.0; }
+};
+TORCH_MODULE(Triple);
+
+TEST(LinearSpline, TrainedSplineNetCertificatesSurvivePgd) {
+  const auto dir = lipkit::testing::write_synthetic_mnist(lipkit::testing::fresh_dir("spline_net"), 600, 200);
+  train::TrainConfig c;
+  c.model = models::model_preset("aol-spline-fmnist");
+  c.model.conv_layers = 1;
+  c.model.dense_layers = 1;
+  c.model.width = 4;
+  c.model.conv_hidden = 4;
+  c.model.pool = 2;
+  c.model.spline_init = "maxmin";
+  c.optimizer.spline_lr = 0.05;
+  c.data = dir;
+  c.epochs = 3;
+  c.batch_size = 20;
+  train::TrainOptions o;
+  o.out_dir = dir + "/run";
+  o.progress = false;
+  train::train(c, o);
+  auto model = train::load_model(o.out_dir + "/model.pt");
+  auto test = data::load_dataset(dir, data::Split::Test);
+  double raw_slope = 0;  // the projection must have had work to do
+  for (auto& m : model->modules())
+    if (auto* sp = m->as<LinearSplineImpl>()) {
+      auto a = sp->coefficients.detach();
+      raw_slope = std::max(raw_slope, ((a.narrow(1, 1, a.size(1) - 1) - a.narrow(1, 0, a.size(1) - 1)).abs() /
+                                       sp->options.grid()).max().item<double>());
+    }
+  EXPECT_GT(raw_slope, 1.0);
+  torch::nn::Sequential liar;
+  auto it = model->begin();
+  for (size_t i = 0; i + 1 < model->size(); ++i) liar->push_back(*it++);
+  liar->push_back(Triple());
+  liar->push_back(*it);
+  int64_t caught = 0;
+  for (double eps : {0.3, 1.0, 2.0, 3.0}) {  // the synthetic classes are far apart: large radii matter
+    certify::PgdOptions pgd;
+    pgd.eps = eps;
+    pgd.steps = 50;
+    auto r = certify::attack_and_check(model, test, pgd);
+    EXPECT_EQ(r.violations, 0) << "eps " << eps;
+    if (eps == 0.3) EXPECT_GT(r.certified, 20) << "the check must not be vacuous";
+    caught += certify::attack_and_check(liar, test, pgd).violations;
+  }
+  EXPECT_GT(caught, 0) << "the attack must catch a net that claims 1 and triples";
 }
 
 }  // namespace
