@@ -11,6 +11,8 @@
 #include "lipkit/train/trainer.h"
 #include "lipkit/kernels/dist.h"
 #include "lipkit/kernels/spline.h"
+#include "lipkit/layers/cpl.h"
+#include "lipkit/layers/sll.h"
 #include "lipkit/layers/spline.h"
 #include "support/expect_error.h"
 #include "support/lipschitz_check.h"
@@ -282,6 +284,41 @@ TEST(LinearSpline, TrainedSplineNetCertificatesSurvivePgd) {
     caught += certify::attack_and_check(liar, test, pgd).violations;
   }
   EXPECT_GT(caught, 0) << "the attack must catch a net that claims 1 and triples";
+}
+
+// CPL and SLL keep their proof with a monotone spline (the zoo measures CplLinear_spline and
+// SllLinear_spline). Negative control: the same layers with the spline's slopes allowed to be
+// negative (|x|) are measured above 1, and their stated bound says so (no bound), so certify refuses.
+TEST(LinearSpline, ResidualLayersNeedAMonotoneSpline) {
+  torch::manual_seed(76);
+  auto break_monotone = [](LinearSpline& sp) {
+    torch::NoGradGuard ng;
+    sp->options.monotone(false);
+    const int64_t k = sp->options.num_knots();
+    auto t = (torch::arange(k, sp->coefficients.options()) - (k - 1) / 2.0) * sp->options.grid();
+    sp->coefficients.copy_(t.abs().expand_as(sp->coefficients));
+  };
+  CplLinear cpl(CplLinearOptions(6, 8).activation("spline").spline_knots(11).spline_grid(0.3));
+  SllLinear sll(SllLinearOptions(6, 8).activation("spline").spline_knots(11).spline_grid(0.3));
+  std::vector<std::pair<std::string, std::pair<torch::nn::AnyModule, LinearSpline>>> layers = {
+      {"CplLinear", {torch::nn::AnyModule(cpl), cpl->spline}}, {"SllLinear", {torch::nn::AnyModule(sll), sll->spline}}};
+  for (auto& [name, layer] : layers) {
+    auto& [module, spline] = layer;
+    module.ptr()->to(torch::kDouble);
+    module.ptr()->eval();
+    auto f = [&](const torch::Tensor& t) { return module.forward(t); };
+    auto* lip = dynamic_cast<LipschitzLayer*>(module.ptr().get());
+    EXPECT_EQ(lip->lipschitz_bound(Norm::L2), 1.0) << name;
+    EXPECT_LE(lipkit::testing::measure_lipschitz(f, {6}, torch::kDouble, Norm::L2).max(), 1.0 + 1e-6) << name;
+    break_monotone(spline);
+    EXPECT_GT(lipkit::testing::measure_lipschitz(f, {6}, torch::kDouble, Norm::L2).max(), 1.05)
+        << name << ": a spline with slope -1 inside the residual must be caught";
+    EXPECT_EQ(lip->lipschitz_bound(Norm::L2), kNoBound) << name << " must not claim 1 with that spline";
+  }
+  using lipkit::testing::expect_error;
+  expect_error([] { CplLinear(CplLinearOptions(4, 4).activation("maxmin")); }, {"CplLinear", "activation", "maxmin"});
+  expect_error([] { LinearSpline(LinearSplineOptions(4).monotone(true).init("absolute_value")); },
+               {"LinearSpline", "absolute_value", "monotone"});
 }
 
 }  // namespace

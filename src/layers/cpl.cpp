@@ -14,11 +14,12 @@ namespace lipkit {
 
 namespace functional {
 
-torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias, const torch::Tensor& step) {
+torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                         const torch::Tensor& step, const std::function<torch::Tensor(const torch::Tensor&)>& activation) {
   // step scales the hidden activations, not the output: autograd then keeps the (smaller) hidden
   // tensor for the step's gradient instead of a second full-width one
-  auto r = torch::relu(torch::nn::functional::linear(x, weight, bias));
+  auto h = torch::nn::functional::linear(x, weight, bias);
+  auto r = activation ? activation(h) : torch::relu(h);
   return x - torch::mm(step * r, weight);
 }
 
@@ -58,19 +59,23 @@ void CplLinearImpl::reset() {
   weight = register_parameter("weight", torch::empty({options.hidden(), options.features()}));
   bias = register_parameter("bias", torch::empty({options.hidden()}));
   u = register_buffer("u", torch::empty({options.features()}));
+  spline = residual_activation(*this, "CplLinear", options.activation(), options.hidden(), options.spline_knots(),
+                               options.spline_grid());
   reset_parameters();
 }
 
 void CplLinearImpl::reset_parameters() {
   detail::uniform_fan_in_init(weight, bias, options.features());
+  if (spline) spline->reset_parameters();
   torch::NoGradGuard no_grad;
   u.normal_();
   u.div_(u.norm());
 }
 
 void CplLinearImpl::pretty_print(std::ostream& stream) const {
-  stream << "lipkit::CplLinear(features=" << options.features() << ", hidden=" << options.hidden()
-         << ")";
+  stream << "lipkit::CplLinear(features=" << options.features() << ", hidden=" << options.hidden();
+  if (spline) stream << ", activation=spline, spline_knots=" << options.spline_knots() << ", spline_grid=" << options.spline_grid();
+  stream << ")";
 }
 
 double CplLinearImpl::weight_norm_bound() {
@@ -86,10 +91,14 @@ torch::Tensor CplLinearImpl::forward(const torch::Tensor& input) {
   } else {
     step = torch::full({}, step_size(weight_norm_bound(), options.eps()), weight.options());
   }
-  return functional::cpl_linear(input, weight, bias, step);
+  if (!spline) return functional::cpl_linear(input, weight, bias, step);
+  return functional::cpl_linear(input, weight, bias, step, [&](const torch::Tensor& h) { return spline->forward(h); });
 }
 
-double CplLinearImpl::lipschitz_bound(Norm norm) const { return norm == Norm::L2 ? 1.0 : kNoBound; }
+// The proof holds for an activation with slopes in [0, 1]; a spline without them has no bound.
+double CplLinearImpl::lipschitz_bound(Norm norm) const {
+  return norm == Norm::L2 && (!spline || spline->slopes_in_unit_interval()) ? 1.0 : kNoBound;
+}
 
 // ---------------------------------------------------------------------------------------- CplConv2d
 

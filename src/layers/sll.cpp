@@ -36,9 +36,10 @@ torch::Tensor sll_conv2d_inverse_t(const torch::Tensor& kernel, const torch::Ten
   return safe_inverse(t);
 }
 
-torch::Tensor sll_linear(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias, const torch::Tensor& inv_t) {
-  auto r = torch::relu(torch::nn::functional::linear(x, weight, bias)) * inv_t;
+torch::Tensor sll_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                         const torch::Tensor& inv_t, const std::function<torch::Tensor(const torch::Tensor&)>& activation) {
+  auto h = torch::nn::functional::linear(x, weight, bias);
+  auto r = (activation ? activation(h) : torch::relu(h)) * inv_t;
   return x - 2.0 * torch::mm(r, weight);
 }
 
@@ -74,24 +75,34 @@ void SllLinearImpl::reset() {
   weight = register_parameter("weight", torch::empty({options.hidden(), options.features()}));
   bias = register_parameter("bias", torch::empty({options.hidden()}));
   q = register_parameter("q", torch::empty({options.hidden()}));
+  spline = residual_activation(*this, "SllLinear", options.activation(), options.hidden(), options.spline_knots(),
+                               options.spline_grid());
   reset_parameters();
 }
 
-void SllLinearImpl::reset_parameters() { sll_init(weight, bias, q, options.features()); }
+void SllLinearImpl::reset_parameters() {
+  sll_init(weight, bias, q, options.features());
+  if (spline) spline->reset_parameters();
+}
 
 void SllLinearImpl::pretty_print(std::ostream& stream) const {
-  stream << "lipkit::SllLinear(features=" << options.features() << ", hidden=" << options.hidden()
-         << ")";
+  stream << "lipkit::SllLinear(features=" << options.features() << ", hidden=" << options.hidden();
+  if (spline) stream << ", activation=spline, spline_knots=" << options.spline_knots() << ", spline_grid=" << options.spline_grid();
+  stream << ")";
 }
 
 torch::Tensor SllLinearImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "SllLinear", 2, options.features(), weight, "(N, features)");
   auto inv_t = inv_t_.get(is_training(), weight, detail::version_key({weight, q}),
                           [&] { return functional::sll_linear_inverse_t(weight, q); });
-  return functional::sll_linear(input, weight, bias, inv_t);
+  if (!spline) return functional::sll_linear(input, weight, bias, inv_t);
+  return functional::sll_linear(input, weight, bias, inv_t, [&](const torch::Tensor& h) { return spline->forward(h); });
 }
 
-double SllLinearImpl::lipschitz_bound(Norm norm) const { return norm == Norm::L2 ? 1.0 : kNoBound; }
+// The proof holds for an activation slope-restricted in [0, 1]; a spline without that has no bound.
+double SllLinearImpl::lipschitz_bound(Norm norm) const {
+  return norm == Norm::L2 && (!spline || spline->slopes_in_unit_interval()) ? 1.0 : kNoBound;
+}
 
 // ---------------------------------------------------------------------------------------- SllConv2d
 

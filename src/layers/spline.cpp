@@ -10,10 +10,10 @@ namespace lipkit {
 
 namespace functional {
 
-torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, double lipschitz) {
+torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, double lipschitz, bool monotone) {
   auto slopes = ((coefficients.narrow(1, 1, coefficients.size(1) - 1) - coefficients.narrow(1, 0, coefficients.size(1) - 1)) /
                  grid)
-                    .clamp(-lipschitz, lipschitz);
+                    .clamp(monotone ? 0.0 : -lipschitz, lipschitz);
   auto start = torch::zeros({coefficients.size(0), 1}, coefficients.options());
   auto rebuilt = torch::cat({start, torch::cumsum(slopes * grid, 1)}, 1);
   return rebuilt + (coefficients.mean(1, true) - rebuilt.mean(1, true));
@@ -46,6 +46,9 @@ void LinearSplineImpl::reset() {
               o.lipschitz());
   TORCH_CHECK(o.init() == "identity" || o.init() == "relu" || o.init() == "absolute_value" || o.init() == "maxmin",
               "lipkit::LinearSpline: init must be identity, relu, absolute_value or maxmin, got '", o.init(), "'");
+  TORCH_CHECK(!o.monotone() || o.init() != "absolute_value",
+              "lipkit::LinearSpline: init absolute_value has slope -1, not allowed with monotone (slopes in [0, ",
+              o.lipschitz(), "])");
   coefficients = register_parameter("coefficients", torch::empty({o.num_channels(), o.num_knots()}));
   log_scale = register_parameter("log_scale", torch::zeros({o.num_channels()}), o.scaling());
   reset_parameters();
@@ -72,12 +75,14 @@ void LinearSplineImpl::reset_parameters() {
 void LinearSplineImpl::pretty_print(std::ostream& stream) const {
   stream << "lipkit::LinearSpline(num_channels=" << options.num_channels() << ", num_knots=" << options.num_knots()
          << ", grid=" << options.grid() << ", init=" << options.init() << ", lipschitz=" << options.lipschitz()
-         << ", scaling=" << (options.scaling() ? "true" : "false") << ")";
+         << ", scaling=" << (options.scaling() ? "true" : "false");
+  if (options.monotone()) stream << ", monotone=true";
+  stream << ")";
 }
 
 torch::Tensor LinearSplineImpl::effective_coefficients() const {
   if (!options.project()) return coefficients;
-  return functional::spline_projection(coefficients, options.grid(), options.lipschitz());
+  return functional::spline_projection(coefficients, options.grid(), options.lipschitz(), options.monotone());
 }
 
 torch::Tensor LinearSplineImpl::forward(const torch::Tensor& input) {
@@ -120,6 +125,25 @@ std::pair<torch::Tensor, torch::Tensor> LinearSplineImpl::interval_bounds(const 
     return t.reshape(shape_t).transpose(0, 1) / s;
   };
   return {back(lo), back(hi)};
+}
+
+bool LinearSplineImpl::slopes_in_unit_interval() const {
+  torch::NoGradGuard no_grad;
+  auto a = effective_coefficients().to(torch::kDouble);
+  const int64_t k = a.size(1);
+  auto slopes = (a.narrow(1, 1, k - 1) - a.narrow(1, 0, k - 1)) / options.grid();
+  const double tol = 1e-12 * (1 + a.abs().max().item<double>() / options.grid());  // the differences' rounding
+  return slopes.min().item<double>() >= -tol && slopes.max().item<double>() <= 1 + tol;
+}
+
+LinearSpline residual_activation(torch::nn::Module& owner, const char* layer, const std::string& activation,
+                                 int64_t hidden, int64_t knots, double grid) {
+  TORCH_CHECK(activation == "relu" || activation == "spline", "lipkit::", layer,
+              ": activation must be relu or spline (a monotone LinearSpline; the residual's proof needs slopes "
+              "in [0, 1]), got '", activation, "'");
+  if (activation == "relu") return LinearSpline(nullptr);
+  return owner.register_module(
+      "activation", LinearSpline(LinearSplineOptions(hidden).num_knots(knots).grid(grid).init("relu").monotone(true)));
 }
 
 torch::Tensor LinearSplineImpl::tv2() const { return functional::spline_tv2(effective_coefficients(), options.grid()); }

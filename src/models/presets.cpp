@@ -33,7 +33,7 @@ ModelSpec sortnet(int64_t depth, int64_t width, double q, double identity) {
 
 std::vector<std::string> preset_names() {
   return {"cpl-s", "cpl-m", "cpl-l", "cpl-xl", "sll-s", "sll-m", "sll-l", "sll-xl",
-          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "aol-spline-fmnist", "plain-fmnist",
+          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "aol-spline-fmnist", "sll-spline-fmnist", "plain-fmnist",
           "sortnet-mnist", "sortnet-mnist-0.3", "sortnet-cifar10-2", "sortnet-cifar10-8",
           "sortnet-fmnist", "linfdist-fmnist"};
 }
@@ -64,6 +64,11 @@ ModelSpec model_preset(const std::string& name) {
   }
   if (name == "aol-spline-fmnist") {  // the same net with a learnable spline per channel for MaxMin (identity init)
     ModelSpec s = model_preset("aol-fmnist");
+    s.activation = "spline";
+    return s;
+  }
+  if (name == "sll-spline-fmnist") {  // monotone splines inside the dense residuals
+    ModelSpec s = model_preset("sll-fmnist");
     s.activation = "spline";
     return s;
   }
@@ -134,6 +139,14 @@ std::vector<double> input_mean(const ModelSpec& s) {
   return mean;
 }
 
+void check_activation(const ModelSpec& s) {
+  const std::string own = s.family == "aol" ? "maxmin" : (s.family == "cpl" || s.family == "sll") ? "relu" : "";
+  TORCH_CHECK(s.activation.empty() || (!own.empty() && (s.activation == own || s.activation == "spline")),
+              "model.activation must be ", own.empty() ? "empty for the " + s.family + " family (it has no activation option)"
+                                                       : own + " or spline for the " + s.family + " family",
+              ", got '", s.activation, "'");
+}
+
 void check_image_spec(const ModelSpec& s) {
   TORCH_CHECK(s.head == "lln" || s.head == "first" || s.head == "linear",
               "model.head must be lln, first or linear, got '", s.head, "'");
@@ -168,15 +181,13 @@ int64_t plain_body(torch::nn::Sequential& net, const ModelSpec& s) {
 
 // The activation of `channels` channels between two AOL layers: MaxMin or a LinearSpline.
 torch::nn::AnyModule aol_activation(const ModelSpec& s, int64_t channels) {
-  if (s.activation == "maxmin") return torch::nn::AnyModule(MaxMin());
+  if (s.activation != "spline") return torch::nn::AnyModule(MaxMin());
   return torch::nn::AnyModule(LinearSpline(
       LinearSplineOptions(channels).num_knots(s.spline_knots).grid(s.spline_grid).init(s.spline_init)));
 }
 
 int64_t aol_body(torch::nn::Sequential& net, const ModelSpec& s) {
   const int64_t side = s.image_size / s.pool, c0 = s.in_channels * s.pool * s.pool;
-  TORCH_CHECK(s.activation == "maxmin" || s.activation == "spline", "model.activation must be maxmin or spline, got '",
-              s.activation, "'");
   TORCH_CHECK(s.activation == "spline" || s.width % 2 == 0, "model.width must be even for MaxMin, got ", s.width);
   TORCH_CHECK(s.conv_hidden <= s.width, "model.conv_hidden (kept channels) must be <= width, got ",
               s.conv_hidden, " > ", s.width);
@@ -203,6 +214,7 @@ int64_t aol_body(torch::nn::Sequential& net, const ModelSpec& s) {
 // CPL or SLL: channel padding, residual convs, sum pooling, residual dense layers.
 int64_t residual_body(torch::nn::Sequential& net, const ModelSpec& s) {
   const bool cpl = s.family == "cpl";
+  const std::string act = s.activation == "spline" ? "spline" : "relu";
   const int64_t side = s.image_size / s.pool;
   net->push_back("pad", PadChannels(s.in_channels, s.width));
   for (int64_t i = 0; i < s.conv_layers; ++i) {
@@ -213,8 +225,13 @@ int64_t residual_body(torch::nn::Sequential& net, const ModelSpec& s) {
   net->push_back("flatten", torch::nn::Flatten());
   const int64_t features = s.width * side * side;
   for (int64_t i = 0; i < s.dense_layers; ++i) {
-    if (cpl) net->push_back(CplLinear(features, s.dense_hidden));
-    else net->push_back(SllLinear(features, s.dense_hidden));
+    if (cpl) {
+      net->push_back(CplLinear(CplLinearOptions(features, s.dense_hidden).activation(act).spline_knots(s.spline_knots)
+                                   .spline_grid(s.spline_grid)));
+    } else {
+      net->push_back(SllLinear(SllLinearOptions(features, s.dense_hidden).activation(act).spline_knots(s.spline_knots)
+                                   .spline_grid(s.spline_grid)));
+    }
   }
   return features;
 }
@@ -236,6 +253,7 @@ torch::nn::Sequential build_model(const ModelSpec& s) {
   TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol" || s.family == "plain" ||
                   s.family == "sortnet" || s.family == "linfdist",
               "model.family must be cpl, sll, aol, plain, sortnet or linfdist, got '", s.family, "'");
+  check_activation(s);
   if (s.family == "sortnet" || s.family == "linfdist") return distance_model(s, input_mean(s));
   check_image_spec(s);
   torch::nn::Sequential net;

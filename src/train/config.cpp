@@ -189,11 +189,9 @@ void check_values(const TrainConfig& c, const std::string& source) {
   TORCH_CHECK(c.optimizer.spline_lr >= 0, source, ": optimizer.spline_lr must be >= 0 (0: optimizer.lr), got ",
               c.optimizer.spline_lr);
   TORCH_CHECK(c.regularization.tv2 >= 0, source, ": regularization.tv2 must be >= 0, got ", c.regularization.tv2);
-  const bool splines = c.model.family == "aol" && c.model.activation == "spline";
-  TORCH_CHECK(splines || (c.regularization.tv2 == 0 && c.optimizer.spline_lr == 0), source,
+  TORCH_CHECK(c.model.activation == "spline" || (c.regularization.tv2 == 0 && c.optimizer.spline_lr == 0), source,
               ": regularization.tv2 and optimizer.spline_lr apply to spline activations only (model.activation "
-              "\"spline\" of the aol family); this model (family ", c.model.family, ", activation ",
-              c.model.activation, ") has none");
+              "\"spline\"); this model (family ", c.model.family, ", activation '", c.model.activation, "') has none");
   try {
     learning_rate(c.schedule, 1.0, 0, 1);  // validates the name
   } catch (const c10::Error& e) {
@@ -318,8 +316,8 @@ nlohmann::json applicable_config(const nlohmann::json& config) {
     } else if (family == "aol") {
       m.erase("dense_hidden");  // AOL dense layers are square
     }
-    const bool splines = family == "aol" && m.value("activation", std::string()) == "spline";
-    if (family != "aol") m.erase("activation");
+    const bool splines = m.value("activation", std::string()) == "spline";
+    if (family != "aol" && family != "cpl" && family != "sll") m.erase("activation");
     if (!splines) {
       for (const char* key : {"spline_knots", "spline_grid", "spline_init"}) m.erase(key);
       c.erase("regularization");

@@ -73,6 +73,12 @@ std::vector<LayerCase> layer_cases() {
   add("LinearSpline_abs_half", seq<LinearSpline>([] {
         return LinearSpline(LinearSplineOptions(5).init("absolute_value").lipschitz(0.5).scaling(false));
       }), {5});
+  add("CplLinear_spline", seq<CplLinear>([] {
+        return CplLinear(CplLinearOptions(6, 8).activation("spline").spline_knots(11).spline_grid(0.3));
+      }), {6});
+  add("SllLinear_spline", seq<SllLinear>([] {
+        return SllLinear(SllLinearOptions(6, 8).activation("spline").spline_knots(11).spline_grid(0.3));
+      }), {6});
   add("Residual_CplLinear", seq<Residual>([] { return Residual(torch::nn::Sequential(CplLinear(6, 8))); }), {6});
   add("SortNetLinear_k10", seq<SortNetLinear>([] { return SortNetLinear(12, 6); }), {12}, Norm::Linf);
   // The example network, at a small size.

@@ -16,14 +16,18 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <functional>
+
 #include "lipkit/layers/lipschitz_layer.h"
+#include "lipkit/layers/spline.h"
 
 namespace lipkit {
 
 namespace functional {
-/// z = x - step * W^T relu(W x + b) for x of shape (N, features), W (hidden, features).
-torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias, const torch::Tensor& step);
+/// z = x - step * W^T sigma(W x + b) for x of shape (N, features), W (hidden, features); sigma is
+/// ReLU when `activation` is empty (any other must be non-decreasing with slopes <= 1).
+torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                         const torch::Tensor& step, const std::function<torch::Tensor(const torch::Tensor&)>& activation = {});
 /// z = x - step * conv2d_adjoint(relu(conv2d(x, K, b, padding)), K, padding), stride 1.
 torch::Tensor cpl_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& step, int64_t padding);
@@ -40,6 +44,11 @@ struct CplLinearOptions {
   TORCH_ARG(double, eps) = 1e-4;
   /// power iterations per training forward (official: 1)
   TORCH_ARG(int64_t, train_iters) = 1;
+  /// relu, or spline: a learnable monotone LinearSpline per hidden unit (slopes in [0, 1], which the
+  /// proof needs: sigma = psi' of a convex 1-smooth potential)
+  TORCH_ARG(std::string, activation) = "relu";
+  TORCH_ARG(int64_t, spline_knots) = 51;
+  TORCH_ARG(double, spline_grid) = 0.1;
 };
 
 /// Dense CPL. Input and output (N, features). Parameters: weight (hidden, features), bias (hidden);
@@ -61,6 +70,7 @@ class CplLinearImpl : public torch::nn::Cloneable<CplLinearImpl>, public Lipschi
 
   CplLinearOptions options;
   torch::Tensor weight, bias, u;
+  LinearSpline spline{nullptr};  // with activation "spline"
 
  private:
   detail::CachedBound bound_;

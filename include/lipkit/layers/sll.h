@@ -16,7 +16,10 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <functional>
+
 #include "lipkit/layers/lipschitz_layer.h"
+#include "lipkit/layers/spline.h"
 
 namespace lipkit {
 
@@ -27,9 +30,10 @@ torch::Tensor sll_linear_inverse_t(const torch::Tensor& weight, const torch::Ten
 /// where the q factors cancel and T_i = sum_j sum_offsets |G_ij|.
 torch::Tensor sll_conv2d_inverse_t(const torch::Tensor& kernel, const torch::Tensor& q_param,
                                    bool cancel_q = false);
-/// z = x - 2 W^T (t * relu(W x + b)).
-torch::Tensor sll_linear(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias, const torch::Tensor& inv_t);
+/// z = x - 2 W^T (t * sigma(W x + b)); sigma is ReLU when `activation` is empty (any other must be
+/// slope-restricted in [0, 1]).
+torch::Tensor sll_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                         const torch::Tensor& inv_t, const std::function<torch::Tensor(const torch::Tensor&)>& activation = {});
 /// z = x - 2 conv2d_adjoint(t * relu(conv2d(x, K, b, padding)), K, padding), t per hidden channel.
 torch::Tensor sll_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& inv_t, int64_t padding);
@@ -42,6 +46,11 @@ struct SllLinearOptions {
   TORCH_ARG(int64_t, features);
   /// rows of W; official `dense_inner_dim`, 2048 in the paper models
   TORCH_ARG(int64_t, hidden);
+  /// relu, or spline: a learnable monotone LinearSpline per hidden unit (slopes in [0, 1], the SDP
+  /// condition's slope restriction)
+  TORCH_ARG(std::string, activation) = "relu";
+  TORCH_ARG(int64_t, spline_knots) = 51;
+  TORCH_ARG(double, spline_grid) = 0.1;
 };
 
 /// Dense SLL. Input and output (N, features). Parameters: weight (hidden, features), bias (hidden),
@@ -60,6 +69,7 @@ class SllLinearImpl : public torch::nn::Cloneable<SllLinearImpl>, public Lipschi
 
   SllLinearOptions options;
   torch::Tensor weight, bias, q;
+  LinearSpline spline{nullptr};  // with activation "spline"
 
  private:
   detail::CachedTensor inv_t_;  // eval mode: W W^T is not recomputed while the weights stay put

@@ -18,10 +18,11 @@
 namespace lipkit {
 
 namespace functional {
-/// The coefficients (C, K) with every slope (a[k+1] - a[k]) / grid clamped to [-lipschitz, lipschitz],
-/// rebuilt by a cumulative sum and shifted to the raw coefficients' mean (so the projection moves the
-/// function no more than it must). Differentiable.
-torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, double lipschitz);
+/// The coefficients (C, K) with every slope (a[k+1] - a[k]) / grid clamped to [-lipschitz, lipschitz]
+/// (to [0, lipschitz] when monotone), rebuilt by a cumulative sum and shifted to the raw coefficients'
+/// mean (so the projection moves the function no more than it must). Differentiable.
+torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, double lipschitz,
+                                bool monotone = false);
 
 /// Evaluates per channel (dim 1) the linear spline with coefficients (C, K) at the knots
 /// t_k = (k - (K - 1) / 2) grid; linear with the end slopes outside [t_0, t_{K-1}]. With a scale (C),
@@ -48,6 +49,9 @@ struct LinearSplineOptions {
   TORCH_ARG(double, lipschitz) = 1.0;
   /// learnable per-channel input scale s: y = spline(s x) / s (the paper's trick; same slopes)
   TORCH_ARG(bool, scaling) = true;
+  /// slopes projected into [0, lipschitz] instead of [-lipschitz, lipschitz]: a non-decreasing spline,
+  /// what the CPL and SLL residuals need of their activation (init identity, relu or maxmin)
+  TORCH_ARG(bool, monotone) = false;
   /// the projection of the slopes; off only to test that checkers catch an unprojected spline (the
   /// stated bound is then the largest raw slope, still honest)
   TORCH_ARG(bool, project) = true;
@@ -65,6 +69,9 @@ class LinearSplineImpl : public torch::nn::Cloneable<LinearSplineImpl>, public L
   /// The largest slope present, |slope| over every channel and interval: the same in l2 and l_inf
   /// (a per-coordinate map).
   double lipschitz_bound(Norm norm) const override;
+  /// Whether every slope present lies in [0, 1] (up to rounding): the activation condition of the CPL
+  /// and SLL proofs (true for a monotone spline with lipschitz <= 1).
+  bool slopes_in_unit_interval() const;
   /// The coefficients the forward uses (projected unless project is off), (C, K).
   torch::Tensor effective_coefficients() const;
   /// TV(2) of this layer's effective coefficients (differentiable).
@@ -78,6 +85,12 @@ class LinearSplineImpl : public torch::nn::Cloneable<LinearSplineImpl>, public L
   torch::Tensor log_scale;     // (C): s = exp(log_scale) > 0, learnable when options.scaling()
 };
 TORCH_MODULE(LinearSpline);
+
+/// The activation inside the CPL / SLL residuals: ReLU, or with activation "spline" a monotone
+/// LinearSpline (slopes in [0, 1], ReLU init) of `hidden` channels registered as "activation".
+/// throws: c10::Error naming `layer` for any other activation.
+LinearSpline residual_activation(torch::nn::Module& owner, const char* layer, const std::string& activation,
+                                 int64_t hidden, int64_t knots, double grid);
 
 /// Sum of tv2() over every LinearSpline inside `module` (0 when there is none): the regulariser.
 torch::Tensor spline_tv2(torch::nn::Module& module);

@@ -21,9 +21,11 @@ namespace lipkit::models {
 /// -> width) -> MeanShift -> (dense_layers - 2) x (SortNetLinear(width -> width, q) -> MeanShift) ->
 /// SortNetLinear(width -> classes, q, bias) -> NegatedDistance. linfdist: the same with every layer
 /// a LinfDistLinear (the l_inf-dist net; q unused). Both are 1-Lipschitz in l_inf; head unused.
-/// activation (aol only): "maxmin" (MaxMin), or "spline": a learnable 1-Lipschitz LinearSpline per
-/// channel (Ducotterd et al. 2024) with spline_knots knots spaced spline_grid apart, initialised as
-/// spline_init (identity | relu | absolute_value | maxmin).
+/// activation: "" (the family's own), or "spline": learnable LinearSplines (Ducotterd et al. 2024)
+/// with spline_knots knots spaced spline_grid apart. aol: one per channel in place of every MaxMin,
+/// initialised as spline_init (identity | relu | absolute_value | maxmin). cpl / sll: inside the dense
+/// residual layers only, monotone (slopes in [0, 1], what their proofs need), ReLU init; the conv
+/// layers keep ReLU. Other families take no activation option.
 /// head: "lln" (NormalizedLinear, certified with the per-pair rule), "first" (FirstChannels) or
 /// "linear" (a plain Linear, for plain networks).
 struct ModelSpec {
@@ -39,8 +41,8 @@ struct ModelSpec {
   double q = 0.7;
   double identity_init = 10.0;
   int64_t sort_k = 10;
-  // aol: the activation between layers, and the splines' grid
-  std::string activation = "maxmin";
+  // the activation ("" | "maxmin" for aol | "relu" for cpl/sll | "spline"), and the splines' grid
+  std::string activation;
   int64_t spline_knots = 51;
   double spline_grid = 0.1;
   std::string spline_init = "identity";  // trains best of the four in short Fashion-MNIST runs
@@ -53,8 +55,8 @@ struct ModelSpec {
 };
 
 /// Named presets: cpl-s/m/l/xl, sll-s/m/l/xl, aol-s (CIFAR sizes), and cpl-fmnist, sll-fmnist,
-/// aol-fmnist (small, for 28x28 grayscale on 2 cores), aol-spline-fmnist (aol-fmnist with learnable
-/// spline activations), plain-fmnist (an ordinary CNN); SortNet:
+/// aol-fmnist (small, for 28x28 grayscale on 2 cores), aol-spline-fmnist and sll-spline-fmnist (the
+/// same with learnable spline activations), plain-fmnist (an ordinary CNN); SortNet:
 /// sortnet-mnist (eps 0.1 setting), sortnet-mnist-0.3, sortnet-cifar10-2, sortnet-cifar10-8 (the
 /// paper MLPs, width 5120), sortnet-fmnist and linfdist-fmnist (small, lipkit's). throws: c10::Error listing the known names.
 ModelSpec model_preset(const std::string& name);
