@@ -9,6 +9,7 @@
 #include "lipkit/lipkit.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/trainer.h"
+#include "support/lying_layer.h"
 #include "support/synthetic_data.h"
 
 using namespace lipkit;
@@ -82,13 +83,6 @@ TEST(Certify, ParsesRadii) {
   EXPECT_THROW(certify::parse_radius("1/0"), c10::Error);
 }
 
-// A layer that scales by 3 while claiming a bound of 1: the attack check must catch its certificates.
-struct LyingScaleImpl : torch::nn::Cloneable<LyingScaleImpl>, LipschitzLayer {
-  void reset() override {}
-  torch::Tensor forward(const torch::Tensor& x) { return 3.0 * x; }
-  double lipschitz_bound(Norm) const override { return 1.0; }
-};
-TORCH_MODULE(LyingScale);
 
 class TrainedModel : public ::testing::Test {
  protected:
@@ -131,11 +125,7 @@ TEST_F(TrainedModel, CertificatesSurvivePgd) {
 TEST_F(TrainedModel, AttackCatchesAModelThatLiesAboutItsBound) {
   auto model = train::load_model(dir_ + "/run/model.pt");
   auto test = data::load_dataset(dir_, data::Split::Test);
-  torch::nn::Sequential liar;
-  auto it = model->begin();
-  for (size_t i = 0; i + 1 < model->size(); ++i) liar->push_back(*it++);
-  liar->push_back(LyingScale());
-  liar->push_back(*it);  // the normalized head
+  auto liar = lipkit::testing::with_liar_before_head(model);  // before the normalized head
   certify::PgdOptions o;
   o.eps = 0.3;
   o.steps = 50;

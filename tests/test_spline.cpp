@@ -16,6 +16,7 @@
 #include "lipkit/layers/spline.h"
 #include "support/expect_error.h"
 #include "support/lipschitz_check.h"
+#include "support/lying_layer.h"
 #include "support/synthetic_data.h"
 
 using namespace lipkit;
@@ -233,12 +234,6 @@ TEST(LinearSpline, BadOptionsAndInputsAreNamed) {
 // A trained AOL net with spline activations (raw coefficients free, trained at a high spline rate):
 // its certificates survive PGD; negative control: the same net with a layer that triples its input
 // while claiming 1, inserted before the head, is caught.
-struct TripleImpl : torch::nn::Cloneable<TripleImpl>, LipschitzLayer {
-  void reset() override {}
-  torch::Tensor forward(const torch::Tensor& x) { return 3.0 * x; }
-  double lipschitz_bound(Norm) const override { return 1.0; }
-};
-TORCH_MODULE(Triple);
 
 TEST(LinearSpline, TrainedSplineNetCertificatesSurvivePgd) {
   const auto dir = lipkit::testing::write_synthetic_mnist(lipkit::testing::fresh_dir("spline_net"), 600, 200);
@@ -268,11 +263,7 @@ TEST(LinearSpline, TrainedSplineNetCertificatesSurvivePgd) {
                                        sp->options.grid()).max().item<double>());
     }
   EXPECT_GT(raw_slope, 1.0);
-  torch::nn::Sequential liar;
-  auto it = model->begin();
-  for (size_t i = 0; i + 1 < model->size(); ++i) liar->push_back(*it++);
-  liar->push_back(Triple());
-  liar->push_back(*it);
+  auto liar = lipkit::testing::with_liar_before_head(model);
   int64_t caught = 0;
   for (double eps : {0.3, 1.0, 2.0, 3.0}) {  // the synthetic classes are far apart: large radii matter
     certify::PgdOptions pgd;

@@ -45,6 +45,40 @@ struct Point {
   }
 };
 
+// The vector form of Point: per lane the interval i, the weight f of knot i + 1, the knot values lo
+// and hi, and the lane's scale. kPerLane: lane l of block j belongs to channel j + l (rows of a at
+// (j + l) K, scales at j + l), else every lane to the one channel of a and scale.
+template <typename S, typename T>
+struct Grid {
+  using V = typename S::V;
+  using I = typename S::I;
+  struct Lookup {
+    I i;
+    V f, lo, hi, sc;
+  };
+  V inv, half, last, zero;
+  int64_t k;
+  LIPKIT_INLINE Grid(T inv_grid, T half_, int64_t k_)
+      : inv(S::set1(inv_grid)), half(S::set1(half_)), last(S::set1(static_cast<T>(k_ - 2))), zero(S::set1(0)), k(k_) {}
+  template <bool kPerLane>
+  LIPKIT_INLINE Lookup lookup(V xv, int64_t j, const T* a, const T* scale) const {
+    Lookup p;
+    p.sc = kPerLane ? S::load(scale + j) : S::set1(scale[0]);
+    const V t = xv * p.sc;
+    const V u = t * inv + half;
+    V c = u > zero ? u : zero;  // NaN -> 0, as interval()
+    c = c < last ? c : last;
+    p.i = __builtin_convertvector(c, I);
+    p.f = u - __builtin_convertvector(p.i, V);
+    for (int l = 0; l < S::kLanes; ++l) {
+      const T* row = a + (kPerLane ? (j + l) * k : 0);
+      p.lo[l] = row[p.i[l]];
+      p.hi[l] = row[p.i[l] + 1];
+    }
+    return p;
+  }
+};
+
 // y over `len` contiguous elements, vectorized except the two table lookups per element. kPerLane:
 // element j belongs to channel j (a holds its row at j K, scale at j; the dense layout), else all
 // belong to the one channel of a and scale (the spatial layout). No fused multiply-add, so every
@@ -53,25 +87,12 @@ template <typename S, typename T, bool kPerLane>
 LIPKIT_INLINE void forward_span(const T* x, T* y, int64_t len, const T* a, const T* scale, int64_t k, T inv_grid,
                                 T half) {
   using V = typename S::V;
-  using I = typename S::I;
   constexpr int L = S::kLanes;
-  const V vinv = S::set1(inv_grid), vhalf = S::set1(half), vlast = S::set1(static_cast<T>(k - 2)), zero = S::set1(0);
+  const Grid<S, T> g(inv_grid, half, k);
   int64_t j = 0;
   for (; j + L <= len; j += L) {
-    const V sc = kPerLane ? S::load(scale + j) : S::set1(scale[0]);
-    const V t = S::load(x + j) * sc;
-    const V u = t * vinv + vhalf;
-    V c = u > zero ? u : zero;  // NaN -> 0, as interval()
-    c = c < vlast ? c : vlast;
-    const I i = __builtin_convertvector(c, I);
-    const V f = u - __builtin_convertvector(i, V);
-    V lo, hi;
-    for (int l = 0; l < L; ++l) {
-      const T* row = a + (kPerLane ? (j + l) * k : 0);
-      lo[l] = row[i[l]];
-      hi[l] = row[i[l] + 1];
-    }
-    S::store(y + j, (lo + f * (hi - lo)) / sc);
+    const auto p = g.template lookup<kPerLane>(S::load(x + j), j, a, scale);
+    S::store(y + j, (p.lo + p.f * (p.hi - p.lo)) / p.sc);
   }
   for (; j < len; ++j) {
     const T* row = a + (kPerLane ? j * k : 0);
@@ -128,25 +149,15 @@ template <typename S, typename T, typename Acc, bool kPerLane>
 LIPKIT_INLINE void backward_span(const T* gy, const T* x, T* gx, int64_t len, const T* a, const T* scale, Acc* acc,
                                  int64_t k, T inv_grid, T half) {
   using V = typename S::V;
-  using I = typename S::I;
   constexpr int L = S::kLanes;
-  const V vinv = S::set1(inv_grid), vhalf = S::set1(half), vlast = S::set1(static_cast<T>(k - 2)), zero = S::set1(0);
+  const Grid<S, T> g(inv_grid, half, k);
   int64_t j = 0;
   for (; j + L <= len; j += L) {
-    const V sc = kPerLane ? S::load(scale + j) : S::set1(scale[0]);
-    const V xv = S::load(x + j), t = xv * sc;
-    const V u = t * vinv + vhalf;
-    V c = u > zero ? u : zero;
-    c = c < vlast ? c : vlast;
-    const I i = __builtin_convertvector(c, I);
-    const V f = u - __builtin_convertvector(i, V);
-    V lo, hi;
-    for (int l = 0; l < L; ++l) {
-      const T* row = a + (kPerLane ? (j + l) * k : 0);
-      lo[l] = row[i[l]];
-      hi[l] = row[i[l] + 1];
-    }
-    const V slope = (hi - lo) * vinv, d = S::load(gy + j);
+    const V xv = S::load(x + j);
+    const auto p = g.template lookup<kPerLane>(xv, j, a, scale);
+    const V sc = p.sc, f = p.f, lo = p.lo, hi = p.hi;
+    const auto& i = p.i;
+    const V slope = (hi - lo) * g.inv, d = S::load(gy + j);
     S::store(gx + j, d * slope);
     const V w = d / sc, wf = w * f, gs = w * (slope * xv - (lo + f * (hi - lo)) / sc);  // d/ds of S(s x) / s
     const V w0 = w - wf;
