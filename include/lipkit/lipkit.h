@@ -18,6 +18,8 @@
 #include "lipkit/layers/sortnet.h"
 #include "lipkit/layers/spectral.h"
 #include "lipkit/layers/spline.h"
+#include "lipkit/layers/lipschitz_linear.h"
+#include "lipkit/layers/monotonic.h"
 #include "lipkit/layers/structure.h"
 #include "lipkit/kernels/dist.h"
 #include "lipkit/kernels/spline.h"

@@ -73,6 +73,12 @@ std::vector<LayerCase> layer_cases() {
   add("LinearSpline_abs_half", seq<LinearSpline>([] {
         return LinearSpline(LinearSplineOptions(5).init("absolute_value").lipschitz(0.5).scaling(false));
       }), {5});
+  add("LipschitzLinear_two", seq<LipschitzLinear>([] {
+        return LipschitzLinear(LipschitzLinearOptions(6, 5).kind("two").lipschitz(0.9));
+      }), {6});
+  add("LipschitzLinear_inf", seq<LipschitzLinear>([] {
+        return LipschitzLinear(LipschitzLinearOptions(6, 5).kind("inf").vectorwise(false));
+      }), {6}, Norm::Linf);
   add("CplLinear_spline", seq<CplLinear>([] {
         return CplLinear(CplLinearOptions(6, 8).activation("spline").spline_knots(11).spline_grid(0.3));
       }), {6});
