@@ -35,4 +35,12 @@ for lib in libblas.so.3 liblapack.so.3; do
     $SUDO update-alternatives --set "$lib-$arch" "$target" >/dev/null
   fi
 done
+# Auto MPG for the monotonic demo (configs/monotonic-autompg.json): npm vega-datasets' cars.json, where
+# `table.path: "autompg"` looks. Optional (no test needs it): skipped without npm or the npm registry.
+VEGA=/usr/local/share/lipkit/node_modules/vega-datasets/data/cars.json
+if [ ! -e "$VEGA" ] && command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO npm install --silent --no-audit --no-fund --prefix /usr/local/share/lipkit vega-datasets@2 >/dev/null 2>&1 ||
+    echo "setup: could not install npm vega-datasets (the Auto MPG demo needs it; nothing else does)"
+fi
 echo "setup: all packages present"

@@ -49,6 +49,11 @@ void add_train_command(CLI::App& app) {
     auto s = train::train(config, opts);
     std::signal(SIGINT, SIG_DFL);
     if (s.interrupted) return;
+    if (!config.table.path.empty()) {
+      std::printf("trained %ld epochs in %.1f s: test MSE %.4f\ncheckpoint: %s/model.pt\n", (long)s.epochs_done,
+                  s.seconds, s.test_mse, args->out.c_str());
+      return;
+    }
     std::printf("trained %ld epochs in %.1f s: test accuracy %.2f%%", (long)s.epochs_done, s.seconds,
                 100 * s.clean_accuracy);
     for (size_t i = 0; i < s.certified_accuracy.size(); ++i)

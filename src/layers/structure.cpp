@@ -39,7 +39,11 @@ void InputNormalizationImpl::pretty_print(std::ostream& stream) const {
 }
 
 torch::Tensor InputNormalizationImpl::forward(const torch::Tensor& input) {
-  detail::check_input(input, "InputNormalization", 4, mean.size(0), mean, "(N, channels, H, W)");
+  if (input.dim() == 2) {  // a table: one value per feature
+    detail::check_input(input, "InputNormalization", 2, mean.size(0), mean, "(N, features) or (N, channels, H, W)");
+    return (input - mean.view({1, -1})) * inv_std.view({1, -1});
+  }
+  detail::check_input(input, "InputNormalization", 4, mean.size(0), mean, "(N, channels, H, W) or (N, features)");
   return (input - mean) * inv_std;
 }
 

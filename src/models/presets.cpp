@@ -33,7 +33,7 @@ ModelSpec sortnet(int64_t depth, int64_t width, double q, double identity) {
 
 std::vector<std::string> preset_names() {
   return {"cpl-s", "cpl-m", "cpl-l", "cpl-xl", "sll-s", "sll-m", "sll-l", "sll-xl",
-          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "aol-spline-fmnist", "sll-spline-fmnist", "plain-fmnist",
+          "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "aol-spline-fmnist", "sll-spline-fmnist", "plain-fmnist", "monotonic-autompg",
           "sortnet-mnist", "sortnet-mnist-0.3", "sortnet-cifar10-2", "sortnet-cifar10-8",
           "sortnet-fmnist", "linfdist-fmnist"};
 }
@@ -70,6 +70,17 @@ ModelSpec model_preset(const std::string& name) {
   if (name == "sll-spline-fmnist") {  // monotone splines inside the dense residuals
     ModelSpec s = model_preset("sll-fmnist");
     s.activation = "spline";
+    return s;
+  }
+  if (name == "monotonic-autompg") {  // the monotonic-network papers' Auto MPG setting
+    ModelSpec s;
+    s.family = "monotonic";
+    s.conv_layers = 0;
+    s.dense_layers = 3;
+    s.width = 32;
+    s.lambda = 2.0;
+    s.decreasing = {"Displacement", "Horsepower", "Weight_in_lbs"};
+    s.num_classes = 1;
     return s;
   }
   if (name == "plain-fmnist") {  // an ordinary CNN, certified only through `--bound`
@@ -212,6 +223,34 @@ int64_t aol_body(torch::nn::Sequential& net, const ModelSpec& s) {
 }
 
 // CPL or SLL: channel padding, residual convs, sum pooling, residual dense layers.
+// The monotonic net: standardisation, then the residual around a lambda-Lipschitz (l1 -> l_inf) body.
+torch::nn::Sequential monotonic_model(const ModelSpec& s) {
+  TORCH_CHECK(s.dense_layers >= 2, "model.dense_layers (the depth of a monotonic net) must be >= 2, got ",
+              s.dense_layers);
+  TORCH_CHECK(s.width >= 1 && s.width % s.group_size == 0, "model.width (", s.width,
+              ") must be a positive multiple of model.group_size (", s.group_size, ")");
+  TORCH_CHECK(s.lambda > 0, "model.lambda must be positive, got ", s.lambda);
+  std::vector<int64_t> c = s.monotone.empty() ? std::vector<int64_t>(s.in_channels, 0) : s.monotone;
+  TORCH_CHECK(static_cast<int64_t>(c.size()) == s.in_channels, "model.monotone has ", c.size(), " values for ",
+              s.in_channels, " features");
+  const double per = std::pow(s.lambda, 1.0 / s.dense_layers);
+  auto layer = [&](int64_t in, int64_t out, const char* kind) {
+    return LipschitzLinear(LipschitzLinearOptions(in, out).kind(kind).lipschitz(per));
+  };
+  torch::nn::Sequential body(layer(s.in_channels, s.width, "one-inf"));
+  for (int64_t i = 0; i + 2 < s.dense_layers; ++i) {
+    body->push_back(GroupSort(GroupSortOptions(s.group_size)));
+    body->push_back(layer(s.width, s.width, "inf"));
+  }
+  body->push_back(GroupSort(GroupSortOptions(s.group_size)));
+  body->push_back(layer(s.width, s.num_classes, "inf"));
+  auto constraints = torch::tensor(c).view({1, -1}).expand({s.num_classes, -1}).contiguous();
+  torch::nn::Sequential net;
+  net->push_back("normalize", InputNormalization(InputNormalizationOptions(input_mean(s), s.std)));
+  net->push_back("monotonic", MonotonicResidual(body, MonotonicResidualOptions(constraints).lipschitz(s.lambda)));
+  return net;
+}
+
 int64_t residual_body(torch::nn::Sequential& net, const ModelSpec& s) {
   const bool cpl = s.family == "cpl";
   const std::string act = s.activation == "spline" ? "spline" : "relu";
@@ -251,9 +290,10 @@ void add_head(torch::nn::Sequential& net, const ModelSpec& s, int64_t features) 
 
 torch::nn::Sequential build_model(const ModelSpec& s) {
   TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol" || s.family == "plain" ||
-                  s.family == "sortnet" || s.family == "linfdist",
-              "model.family must be cpl, sll, aol, plain, sortnet or linfdist, got '", s.family, "'");
+                  s.family == "sortnet" || s.family == "linfdist" || s.family == "monotonic",
+              "model.family must be cpl, sll, aol, plain, sortnet, linfdist or monotonic, got '", s.family, "'");
   check_activation(s);
+  if (s.family == "monotonic") return monotonic_model(s);
   if (s.family == "sortnet" || s.family == "linfdist") return distance_model(s, input_mean(s));
   check_image_spec(s);
   torch::nn::Sequential net;

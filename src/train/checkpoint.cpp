@@ -19,7 +19,9 @@ nlohmann::json spec_to_json(const models::ModelSpec& s) {
           {"image_size", s.image_size}, {"num_classes", s.num_classes}, {"mean", s.mean},
           {"std", s.std},             {"q", s.q},                     {"identity_init", s.identity_init},
           {"sort_k", s.sort_k}, {"activation", s.activation}, {"spline_knots", s.spline_knots},
-          {"spline_grid", s.spline_grid}, {"spline_init", s.spline_init}};
+          {"spline_grid", s.spline_grid}, {"spline_init", s.spline_init}, {"lambda", s.lambda},
+          {"group_size", s.group_size}, {"increasing", s.increasing}, {"decreasing", s.decreasing},
+          {"monotone", s.monotone}};
 }
 
 models::ModelSpec spec_from_json(const nlohmann::json& j) {
@@ -45,6 +47,11 @@ models::ModelSpec spec_from_json(const nlohmann::json& j) {
   s.spline_knots = j.value("spline_knots", s.spline_knots);
   s.spline_grid = j.value("spline_grid", s.spline_grid);
   s.spline_init = j.value("spline_init", s.spline_init);
+  s.lambda = j.value("lambda", s.lambda);  // absent before the monotonic family
+  s.group_size = j.value("group_size", s.group_size);
+  s.increasing = j.value("increasing", s.increasing);
+  s.decreasing = j.value("decreasing", s.decreasing);
+  s.monotone = j.value("monotone", s.monotone);
   return s;
 }
 

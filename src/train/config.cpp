@@ -82,6 +82,14 @@ void read_model(const nlohmann::json& j, TrainConfig& c, std::vector<std::string
   r.get("spline_knots", m.spline_knots);
   r.get("spline_grid", m.spline_grid);
   r.get("spline_init", m.spline_init);
+  r.get("lambda", m.lambda);
+  r.get("group_size", m.group_size);
+  if (r.has("monotonic")) {
+    Reader mono(r.at("monotonic"), "model.monotonic.", unknown, source);
+    mono.get("increasing", m.increasing);
+    mono.get("decreasing", m.decreasing);
+    mono.finish();
+  }
   r.finish();
 }
 
@@ -188,6 +196,15 @@ void check_values(const TrainConfig& c, const std::string& source) {
   TORCH_CHECK(c.optimizer.lr > 0, source, ": optimizer.lr must be positive, got ", c.optimizer.lr);
   TORCH_CHECK(c.optimizer.spline_lr >= 0, source, ": optimizer.spline_lr must be >= 0 (0: optimizer.lr), got ",
               c.optimizer.spline_lr);
+  const bool tabular = !c.table.path.empty(), monotonic = c.model.family == "monotonic";
+  TORCH_CHECK(tabular == monotonic, source, ": ", monotonic ? "the monotonic family trains on a table: set table.path"
+                                                           : "a table (table.path) trains the monotonic family only",
+              " (model.family is ", c.model.family, ")");
+  TORCH_CHECK(!tabular || !c.table.target.empty(), source, ": table.target (the target column) is required");
+  TORCH_CHECK(!tabular || (c.table.test_fraction > 0 && c.table.test_fraction < 1), source,
+              ": table.test_fraction must be in (0, 1), got ", c.table.test_fraction);
+  TORCH_CHECK(c.table.missing == "error" || c.table.missing == "drop", source,
+              ": table.missing must be error or drop, got '", c.table.missing, "'");
   TORCH_CHECK(c.regularization.tv2 >= 0, source, ": regularization.tv2 must be >= 0, got ", c.regularization.tv2);
   TORCH_CHECK(c.model.activation == "spline" || (c.regularization.tv2 == 0 && c.optimizer.spline_lr == 0), source,
               ": regularization.tv2 and optimizer.spline_lr apply to spline activations only (model.activation "
@@ -218,6 +235,16 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
   read_optimizer(r, c, unknown, source);
   read_loss(r, c, unknown, source);
   read_small_sections(r, c, unknown, source);
+  if (r.has("table")) {
+    Reader t(r.at("table"), "table.", unknown, source);
+    t.get("path", c.table.path);
+    t.get("target", c.table.target);
+    t.get("features", c.table.features);
+    t.get("missing", c.table.missing);
+    t.get("test_path", c.table.test_path);
+    t.get("test_fraction", c.table.test_fraction);
+    t.finish();
+  }
   if (r.has("regularization")) {
     Reader g(r.at("regularization"), "regularization.", unknown, source);
     g.get("tv2", c.regularization.tv2);
@@ -265,7 +292,9 @@ nlohmann::json to_json(const TrainConfig& c) {
                           {"std", m.std},               {"q", m.q},
                           {"identity_init", m.identity_init}, {"sort_k", m.sort_k},
                           {"activation", m.activation}, {"spline_knots", m.spline_knots},
-                          {"spline_grid", m.spline_grid}, {"spline_init", m.spline_init}};
+                          {"spline_grid", m.spline_grid}, {"spline_init", m.spline_init},
+                          {"lambda", m.lambda}, {"group_size", m.group_size},
+                          {"monotonic", {{"increasing", m.increasing}, {"decreasing", m.decreasing}}}};
   if (!c.preset.empty()) model["preset"] = c.preset;
   return {{"model", model},
           {"data", c.data},
@@ -281,6 +310,13 @@ nlohmann::json to_json(const TrainConfig& c) {
             {"momentum", c.optimizer.momentum},
             {"spline_lr", c.optimizer.spline_lr}}},
           {"regularization", {{"tv2", c.regularization.tv2}}},
+          {"table",
+           {{"path", c.table.path},
+            {"target", c.table.target},
+            {"features", c.table.features},
+            {"missing", c.table.missing},
+            {"test_path", c.table.test_path},
+            {"test_fraction", c.table.test_fraction}}},
           {"schedule", {{"name", c.schedule.name}, {"warmup", c.schedule.warmup}}},
           {"loss",
            {{"name", c.loss.name},
@@ -318,6 +354,13 @@ nlohmann::json applicable_config(const nlohmann::json& config) {
     }
     const bool splines = m.value("activation", std::string()) == "spline";
     if (family != "aol" && family != "cpl" && family != "sll") m.erase("activation");
+    if (family != "monotonic") {
+      for (const char* key : {"lambda", "group_size", "monotonic"}) m.erase(key);
+      c.erase("table");
+    } else {
+      for (const char* key : {"conv_layers", "conv_hidden", "dense_hidden", "pool", "head", "std"}) m.erase(key);
+      for (const char* key : {"data", "augment", "radii", "norm", "distance"}) c.erase(key);
+    }
     if (!splines) {
       for (const char* key : {"spline_knots", "spline_grid", "spline_init"}) m.erase(key);
       c.erase("regularization");

@@ -340,6 +340,7 @@ TrainSummary Run::run() {
 
 TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
   TORCH_CHECK(!options.out_dir.empty(), "train: an output folder is required");
+  if (!config.table.path.empty()) return train_tabular(config, options);
   return Run(config, options).run();
 }
 

@@ -26,6 +26,12 @@ namespace lipkit::models {
 /// initialised as spline_init (identity | relu | absolute_value | maxmin). cpl / sll: inside the dense
 /// residual layers only, monotone (slopes in [0, 1], what their proofs need), ReLU init; the conv
 /// layers keep ReLU. Other families take no activation option.
+/// monotonic (Kitouni et al. 2023, tables): InputNormalization (the training rows' mean and std per
+/// feature) -> MonotonicResidual(lambda, constraints `monotone`) around LipschitzLinear(in -> width,
+/// one-inf) -> (dense_layers - 2) x (GroupSort(group_size), LipschitzLinear(width -> width, inf)) ->
+/// GroupSort -> LipschitzLinear(width -> num_classes, inf), each layer lambda^(1/dense_layers).
+/// in_channels is the number of (encoded) features; `increasing` / `decreasing` name features and are
+/// resolved into `monotone` (+1 / -1 / 0 per feature) from the data.
 /// head: "lln" (NormalizedLinear, certified with the per-pair rule), "first" (FirstChannels) or
 /// "linear" (a plain Linear, for plain networks).
 struct ModelSpec {
@@ -45,7 +51,12 @@ struct ModelSpec {
   std::string activation;
   int64_t spline_knots = 51;
   double spline_grid = 0.1;
-  std::string spline_init = "identity";  // trains best of the four in short Fashion-MNIST runs
+  std::string spline_init = "identity";
+  // monotonic: lambda, the GroupSort group, the constrained features (names) and their resolution
+  double lambda = 1.0;
+  int64_t group_size = 2;
+  std::vector<std::string> increasing, decreasing;
+  std::vector<int64_t> monotone;  // trains best of the four in short Fashion-MNIST runs
   // Filled from the data set at build time.
   int64_t in_channels = 3;
   int64_t image_size = 32;

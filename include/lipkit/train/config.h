@@ -23,6 +23,18 @@ struct OptimizerSpec {
   double spline_lr = 0;   // > 0: the learning rate of spline coefficients and scales (0: lr)
 };
 
+/// A table to train on (monotonic family): a CSV or JSON-records file (or "autompg": npm
+/// vega-datasets' cars.json), the target column, the feature columns (empty: all others), the
+/// missing-value policy, and the test split: a second file, or a seeded fraction.
+struct TableSpec {
+  std::string path;
+  std::string target;
+  std::vector<std::string> features;
+  std::string missing = "error";  // error | drop
+  std::string test_path;          // "": split test_fraction off `path`
+  double test_fraction = 0.2;
+};
+
 struct RegularizationSpec {
   double tv2 = 0;  // weight of the splines' TV(2) (spline_tv2) added to the loss
 };
@@ -38,6 +50,7 @@ struct TrainConfig {
   ScheduleSpec schedule;
   LossSpec loss;
   RegularizationSpec regularization;
+  TableSpec table;  // path set: tabular training (monotonic family)
   DistanceScheduleSpec distance;  // p and eps schedules of l_inf-distance nets
   data::Augment augment;
   Norm norm = Norm::L2;  // the norm of the per-epoch certificate ("l2" | "linf" in JSON)

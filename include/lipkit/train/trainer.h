@@ -23,10 +23,17 @@ struct TrainSummary {
   double clean_accuracy = 0;
   std::vector<double> certified_accuracy;  // at config.radii
   double seconds = 0;
+  double test_mse = 0;  // tabular (regression) runs: in the target's units
 };
 
 /// Trains as configured. throws: c10::Error for bad data/config, and for a NaN or infinite loss
 /// (the last good checkpoint stays in place; the message says where).
+/// A config with table.path set trains the monotonic family on the table (train_tabular).
 TrainSummary train(const TrainConfig& config, const TrainOptions& options);
+
+/// Tabular training: the table split (or its test file), standardised on the training rows, the
+/// target fitted by MSE; metrics.jsonl holds the test MSE per epoch; the checkpoint's metadata the
+/// column schema and the target's mean and std ("table"). No resume.
+TrainSummary train_tabular(const TrainConfig& config, const TrainOptions& options);
 
 }  // namespace lipkit::train
