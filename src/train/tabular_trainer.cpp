@@ -15,6 +15,7 @@
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/schedule.h"
 #include "lipkit/train/trainer.h"
+#include "train/loop_support.h"
 
 namespace lipkit::train {
 
@@ -75,7 +76,7 @@ nlohmann::json schema_json(const data::Table& t, double mean, double scale) {
 TrainSummary train_tabular(const TrainConfig& config, const TrainOptions& options) {
   TORCH_CHECK(!options.resume, "train: --resume is not supported for tables (a run takes seconds); start again");
   const auto t0 = std::chrono::steady_clock::now();
-  std::filesystem::create_directories(options.out_dir);
+  detail::make_dirs(options.out_dir);
   data::TabularOptions o;
   o.target = config.table.target;
   o.features = config.table.features;
@@ -99,10 +100,7 @@ TrainSummary train_tabular(const TrainConfig& config, const TrainOptions& option
   spec.monotone = resolve_monotone(spec, all);
   torch::manual_seed(config.seed);
   auto model = models::build_model(spec);
-  const auto& opt_spec = config.optimizer;
-  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(opt_spec.lr)
-                                                  .betas({opt_spec.beta1, opt_spec.beta2})
-                                                  .weight_decay(opt_spec.weight_decay));
+  auto opt = detail::make_optimizer(config.optimizer, detail::parameter_groups(*model, config.optimizer));
   auto x = train_set.x.to(torch::kFloat), y = ((train_set.y - ym) / ys).to(torch::kFloat).unsqueeze(1);
   auto xt = test_set.x.to(torch::kFloat);
   const int64_t n = x.size(0), batch = std::min(config.batch_size, n), per_epoch = (n + batch - 1) / batch;
@@ -115,16 +113,15 @@ TrainSummary train_tabular(const TrainConfig& config, const TrainOptions& option
     double loss_sum = 0;
     for (int64_t b = 0; b < per_epoch; ++b) {
       const int64_t step = epoch * per_epoch + b;
-      for (auto& g : opt.param_groups())
-        g.options().set_lr(learning_rate(config.schedule, opt_spec.lr, step, per_epoch * config.epochs));
+      detail::set_lr(*opt, config.optimizer, learning_rate(config.schedule, 1.0, step, per_epoch * config.epochs));
       auto idx = perm.narrow(0, b * batch, std::min(batch, n - b * batch));
-      opt.zero_grad();
+      opt->zero_grad();
       auto loss = torch::mse_loss(model->forward(x.index_select(0, idx)), y.index_select(0, idx));
-      TORCH_CHECK(std::isfinite(loss.item<double>()), "train: loss is ", loss.item<double>(), " at epoch ", epoch + 1,
-                  "; lower optimizer.lr");
+      const double lv = loss.item<double>();
+      TORCH_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, "; lower optimizer.lr");
       loss.backward();
-      opt.step();
-      loss_sum += loss.item<double>() * idx.size(0);
+      opt->step();
+      loss_sum += lv * idx.size(0);
     }
     model->eval();
     torch::NoGradGuard no_grad;

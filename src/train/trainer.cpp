@@ -18,12 +18,11 @@
 #include "lipkit/layers/spline.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/certify/reestimate.h"
+#include "train/loop_support.h"
 
 namespace lipkit::train {
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
+namespace detail {
 
 void make_dirs(const std::string& dir) {
   std::string partial;
@@ -37,10 +36,7 @@ void make_dirs(const std::string& dir) {
   TORCH_CHECK(::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode), "cannot create output folder ", dir);
 }
 
-// One parameter group per entry of `groups` (params, base learning rate), the optimizer's other
-// settings shared.
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(
-    const OptimizerSpec& o, const std::vector<std::pair<std::vector<torch::Tensor>, double>>& groups) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& o, const ParamGroups& groups) {
   std::vector<torch::optim::OptimizerParamGroup> pg;
   if (o.name == "sgd") {
     auto options = [&](double lr) {
@@ -58,24 +54,31 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(
   return std::make_unique<torch::optim::Adam>(pg, options(o.lr));
 }
 
-// The model's parameters with their base learning rates: the splines' coefficients and scales in a
-// group of their own when optimizer.spline_lr is set (the paper trains them at another rate).
-std::vector<std::pair<std::vector<torch::Tensor>, double>> parameter_groups(torch::nn::Module& model,
-                                                                            const OptimizerSpec& o) {
+ParamGroups parameter_groups(torch::nn::Module& model, const OptimizerSpec& o) {
   std::vector<torch::Tensor> main, splines;
   for (auto& m : model.modules(/*include_self=*/true)) {
     const bool spline = m->as<LinearSplineImpl>() != nullptr;
     for (auto& p : m->parameters(/*recurse=*/false)) (spline && o.spline_lr > 0 ? splines : main).push_back(p);
   }
-  std::vector<std::pair<std::vector<torch::Tensor>, double>> groups{{main, o.lr}};
+  ParamGroups groups{{main, o.lr}};
   if (!splines.empty()) groups.emplace_back(splines, o.spline_lr);
   return groups;
 }
 
-// Every group at its base rate times the schedule's factor.
-void set_lr(torch::optim::Optimizer& opt, const std::vector<double>& base, double factor) {
-  for (size_t g = 0; g < opt.param_groups().size(); ++g) opt.param_groups()[g].options().set_lr(base[g] * factor);
+void set_lr(torch::optim::Optimizer& opt, const OptimizerSpec& o, double factor) {
+  auto& groups = opt.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr((g == 0 ? o.lr : o.spline_lr) * factor);
 }
+
+}  // namespace detail
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using detail::make_dirs;
+using detail::make_optimizer;
+using detail::parameter_groups;
+using detail::set_lr;
 
 void progress_line(bool tty, int64_t epoch, int64_t epochs, int64_t b, int64_t nb, double loss,
                    double acc, double ips) {
@@ -147,7 +150,6 @@ class Run {
   bool tty_ = false, distance_net_ = false;
   double current_p_ = 0, eps_scale_ = 1;
   torch::Tensor ce_scale_;
-  std::vector<double> base_lr_;  // per optimizer group
   bool has_splines_ = false;
   ExtraTensors extra_;
   TrainSummary summary_;
@@ -172,7 +174,6 @@ void Run::resume_or_start() {
     groups[0].first.push_back(ce_scale_);
     extra_ = {{"ce_scale", ce_scale_}};
   }
-  for (const auto& g : groups) base_lr_.push_back(g.second);
   optimizer_ = make_optimizer(config_.optimizer, groups);
   for (auto& m : model_->modules()) has_splines_ = has_splines_ || m->as<LinearSplineImpl>() != nullptr;
   if (options_.resume) load_state(ckpt_, *model_, optimizer_.get(), extra_);
@@ -197,7 +198,7 @@ void Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats)
   const int64_t step = epoch * nb_ + batch.index;
   const double factor = learning_rate(config_.schedule, 1.0, step, total_steps_);
   const double lr = config_.optimizer.lr * factor;
-  set_lr(*optimizer_, base_lr_, factor);
+  set_lr(*optimizer_, config_.optimizer, factor);
   const auto& ds = config_.distance;
   const double rho_p = phase_progress(ds.p_epochs_begin, ds.p_epochs_end, step, nb_);
   if (distance_net_ && distance_p(ds, rho_p) != current_p_) {
