@@ -117,7 +117,7 @@ RawTable read_json_records(const std::string& path) {
     for (const auto& name : t.header) {
       const auto v = j[r].value(name, nlohmann::json());
       Cell c;
-      if (v.is_number()) c = cell_of(std::to_string(v.get<double>())), c.number = v.get<double>();
+      if (v.is_number()) c = Cell{false, v.dump(), v.get<double>()};
       else if (v.is_string()) c = cell_of(v.get<std::string>());
       else TORCH_CHECK(v.is_null(), path, ": record ", r + 1, ": column '", name, "': expected a number, a string or null, got ",
                        v.dump());

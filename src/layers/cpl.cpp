@@ -91,8 +91,7 @@ torch::Tensor CplLinearImpl::forward(const torch::Tensor& input) {
   } else {
     step = torch::full({}, step_size(weight_norm_bound(), options.eps()), weight.options());
   }
-  if (!spline) return functional::cpl_linear(input, weight, bias, step);
-  return functional::cpl_linear(input, weight, bias, step, [&](const torch::Tensor& h) { return spline->forward(h); });
+  return functional::cpl_linear(input, weight, bias, step, as_activation(spline));
 }
 
 // The proof holds for an activation with slopes in [0, 1]; a spline without them has no bound.

@@ -86,7 +86,9 @@ torch::Tensor LipschitzLinearImpl::effective_weight() const {
   if (options.kind() == "two") {
     // differentiable exact spectral norm in training; the proven Gram-iteration bound (>= it) in eval
     spectral = is_training() ? torch::linalg_svdvals(weight).max()
-                             : torch::full({}, linalg::gram_iteration_bound(weight.detach()), weight.options());
+                             : torch::full({}, spectral_.get(detail::version_key({weight}), [&] {
+                                 return linalg::gram_iteration_bound(weight.detach());
+                               }), weight.options());
   }
   return functional::lipschitz_normalize(weight, options.kind(), options.lipschitz() * kInside, options.vectorwise(),
                                          spectral);

@@ -95,8 +95,7 @@ torch::Tensor SllLinearImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "SllLinear", 2, options.features(), weight, "(N, features)");
   auto inv_t = inv_t_.get(is_training(), weight, detail::version_key({weight, q}),
                           [&] { return functional::sll_linear_inverse_t(weight, q); });
-  if (!spline) return functional::sll_linear(input, weight, bias, inv_t);
-  return functional::sll_linear(input, weight, bias, inv_t, [&](const torch::Tensor& h) { return spline->forward(h); });
+  return functional::sll_linear(input, weight, bias, inv_t, as_activation(spline));
 }
 
 // The proof holds for an activation slope-restricted in [0, 1]; a spline without that has no bound.

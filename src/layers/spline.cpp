@@ -8,12 +8,23 @@
 
 namespace lipkit {
 
+namespace {
+// (C, K - 1): the slope of every interval, (a[k+1] - a[k]) / grid
+torch::Tensor slopes_of(const torch::Tensor& a, double grid) {
+  const int64_t k = a.size(1);
+  return (a.narrow(1, 1, k - 1) - a.narrow(1, 0, k - 1)) / grid;
+}
+
+// (K): the knots t_k = (k - (K - 1) / 2) grid
+torch::Tensor knots_of(int64_t k, double grid, const torch::TensorOptions& options) {
+  return (torch::arange(k, options) - (k - 1) / 2.0) * grid;
+}
+}  // namespace
+
 namespace functional {
 
 torch::Tensor spline_projection(const torch::Tensor& coefficients, double grid, double lipschitz, bool monotone) {
-  auto slopes = ((coefficients.narrow(1, 1, coefficients.size(1) - 1) - coefficients.narrow(1, 0, coefficients.size(1) - 1)) /
-                 grid)
-                    .clamp(monotone ? 0.0 : -lipschitz, lipschitz);
+  auto slopes = slopes_of(coefficients, grid).clamp(monotone ? 0.0 : -lipschitz, lipschitz);
   auto start = torch::zeros({coefficients.size(0), 1}, coefficients.options());
   auto rebuilt = torch::cat({start, torch::cumsum(slopes * grid, 1)}, 1);
   return rebuilt + (coefficients.mean(1, true) - rebuilt.mean(1, true));
@@ -57,8 +68,7 @@ void LinearSplineImpl::reset() {
 void LinearSplineImpl::reset_parameters() {
   torch::NoGradGuard no_grad;
   const int64_t k = options.num_knots();
-  auto t = (torch::arange(k, coefficients.options()) - (k - 1) / 2.0) * options.grid();  // the knots
-  auto rows = t.unsqueeze(0).expand({options.num_channels(), k}).clone();
+  auto rows = knots_of(k, options.grid(), coefficients.options()).unsqueeze(0).expand({options.num_channels(), k}).clone();
   const auto& init = options.init();
   if (init == "relu") {
     rows.clamp_min_(0);
@@ -93,9 +103,7 @@ torch::Tensor LinearSplineImpl::forward(const torch::Tensor& input) {
 
 double LinearSplineImpl::lipschitz_bound(Norm) const {
   torch::NoGradGuard no_grad;
-  auto a = effective_coefficients().to(torch::kDouble);
-  const int64_t k = a.size(1);
-  const double slope = ((a.narrow(1, 1, k - 1) - a.narrow(1, 0, k - 1)).abs() / options.grid()).max().item<double>();
+  const double slope = slopes_of(effective_coefficients().to(torch::kDouble), options.grid()).abs().max().item<double>();
   return slope * (1.0 + 1e-12);  // one subtraction and one division of rounding
 }
 
@@ -112,7 +120,7 @@ std::pair<torch::Tensor, torch::Tensor> LinearSplineImpl::interval_bounds(const 
   auto a = effective_coefficients();
   // in the scaled coordinate the spline's extremes over [l, u] are at l, u or a knot inside
   auto l = (lower * s).transpose(0, 1).reshape({c, -1, 1}), u = (upper * s).transpose(0, 1).reshape({c, -1, 1});
-  auto knots = ((torch::arange(k, a.options()) - (k - 1) / 2.0) * options.grid()).view({1, 1, k});
+  auto knots = knots_of(k, options.grid(), a.options()).view({1, 1, k});
   auto inside = (knots > l) & (knots < u);  // (C, M, K)
   auto at_knots = a.view({c, 1, k});
   const double inf = std::numeric_limits<double>::infinity();
@@ -130,8 +138,7 @@ std::pair<torch::Tensor, torch::Tensor> LinearSplineImpl::interval_bounds(const 
 bool LinearSplineImpl::slopes_in_unit_interval() const {
   torch::NoGradGuard no_grad;
   auto a = effective_coefficients().to(torch::kDouble);
-  const int64_t k = a.size(1);
-  auto slopes = (a.narrow(1, 1, k - 1) - a.narrow(1, 0, k - 1)) / options.grid();
+  auto slopes = slopes_of(a, options.grid());
   const double tol = 1e-12 * (1 + a.abs().max().item<double>() / options.grid());  // the differences' rounding
   return slopes.min().item<double>() >= -tol && slopes.max().item<double>() <= 1 + tol;
 }
@@ -144,6 +151,11 @@ LinearSpline residual_activation(torch::nn::Module& owner, const char* layer, co
   if (activation == "relu") return LinearSpline(nullptr);
   return owner.register_module(
       "activation", LinearSpline(LinearSplineOptions(hidden).num_knots(knots).grid(grid).init("relu").monotone(true)));
+}
+
+std::function<torch::Tensor(const torch::Tensor&)> as_activation(const LinearSpline& spline) {
+  if (!spline) return {};
+  return [impl = spline.ptr()](const torch::Tensor& h) { return impl->forward(h); };
 }
 
 torch::Tensor LinearSplineImpl::tv2() const { return functional::spline_tv2(effective_coefficients(), options.grid()); }

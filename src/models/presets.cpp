@@ -222,7 +222,6 @@ int64_t aol_body(torch::nn::Sequential& net, const ModelSpec& s) {
   return features;
 }
 
-// CPL or SLL: channel padding, residual convs, sum pooling, residual dense layers.
 // The monotonic net: standardisation, then the residual around a lambda-Lipschitz (l1 -> l_inf) body.
 torch::nn::Sequential monotonic_model(const ModelSpec& s) {
   TORCH_CHECK(s.dense_layers >= 2, "model.dense_layers (the depth of a monotonic net) must be >= 2, got ",
@@ -251,6 +250,7 @@ torch::nn::Sequential monotonic_model(const ModelSpec& s) {
   return net;
 }
 
+// CPL or SLL: channel padding, residual convs, sum pooling, residual dense layers.
 int64_t residual_body(torch::nn::Sequential& net, const ModelSpec& s) {
   const bool cpl = s.family == "cpl";
   const std::string act = s.activation == "spline" ? "spline" : "relu";

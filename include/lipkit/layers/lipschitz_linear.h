@@ -69,6 +69,9 @@ class LipschitzLinearImpl : public torch::nn::Cloneable<LipschitzLinearImpl>, pu
 
   LipschitzLinearOptions options;
   torch::Tensor weight, bias;
+
+ private:
+  mutable detail::CachedBound spectral_;  // kind two, eval: the Gram-iteration bound until the weight changes
 };
 TORCH_MODULE(LipschitzLinear);
 

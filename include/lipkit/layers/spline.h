@@ -10,6 +10,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -91,6 +92,10 @@ TORCH_MODULE(LinearSpline);
 /// throws: c10::Error naming `layer` for any other activation.
 LinearSpline residual_activation(torch::nn::Module& owner, const char* layer, const std::string& activation,
                                  int64_t hidden, int64_t knots, double grid);
+
+/// The spline as the activation argument of the CPL / SLL functional forms: empty (their ReLU) for a
+/// null holder.
+std::function<torch::Tensor(const torch::Tensor&)> as_activation(const LinearSpline& spline);
 
 /// Sum of tv2() over every LinearSpline inside `module` (0 when there is none): the regulariser.
 torch::Tensor spline_tv2(torch::nn::Module& module);
