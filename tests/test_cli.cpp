@@ -143,6 +143,42 @@ TEST_F(Cli, PlainNetworkIsBoundedAndCertifiedByItsComputedBound) {
   EXPECT_NE(power.output.find("rests on an estimate"), std::string::npos) << power.output;
 }
 
+TEST_F(Cli, TabularTrainPredictCheckAndInfo) {
+  std::ofstream(dir_ + "/t.csv") << [] {
+    std::string rows = "x,z,y\n";
+    for (int i = 0; i < 120; ++i) rows += std::to_string(i % 12) + "," + std::to_string((i * 7) % 5) + "," +
+                                          std::to_string(0.5 * (i % 12) - ((i * 7) % 5) * 0.2) + "\n";
+    return rows;
+  }();
+  std::ofstream(dir_ + "/tab.json") << R"({"model": {"preset": "monotonic-autompg", "monotonic": {"increasing": ["x"],
+    "decreasing": []}}, "table": {"path": ")" << dir_ << R"(/t.csv", "target": "y"}, "epochs": 5, "batch_size": 32})";
+  auto t = run("train --config " + dir_ + "/tab.json --out " + dir_ + "/tab --quiet");
+  ASSERT_EQ(t.code, 0) << t.output;
+  const std::string ckpt = dir_ + "/tab/model.pt";
+  std::ofstream(dir_ + "/new.csv") << "z,x\n1,3\n2,4\n";
+  auto p = run("predict --checkpoint " + ckpt + " --csv " + dir_ + "/new.csv --out " + dir_ + "/pred.csv");
+  ASSERT_EQ(p.code, 0) << p.output;
+  std::ifstream pred(dir_ + "/pred.csv");
+  std::string header, a, b, end;
+  std::getline(pred, header);
+  EXPECT_EQ(header, "y");
+  EXPECT_TRUE(std::getline(pred, a) && std::getline(pred, b) && !std::getline(pred, end));
+  auto check = run("check-monotonic --checkpoint " + ckpt + " --pairs 256 --steps 5");
+  EXPECT_EQ(check.code, 0) << check.output;
+  EXPECT_NE(check.output.find("violations: 0"), std::string::npos) << check.output;
+  auto info = run("info --checkpoint " + ckpt);
+  EXPECT_EQ(info.code, 0) << info.output;
+  EXPECT_NE(info.output.find("non-decreasing in [\"x\"]"), std::string::npos) << info.output;
+  EXPECT_NE(info.output.find("proven for any input"), std::string::npos) << info.output;
+  auto certify = run("certify --checkpoint " + ckpt);
+  EXPECT_EQ(certify.code, 2) << certify.output;
+  EXPECT_NE(certify.output.find("trained on a table"), std::string::npos) << certify.output;
+  std::ofstream(dir_ + "/short.csv") << "z\n1\n";
+  auto missing = run("predict --checkpoint " + ckpt + " --csv " + dir_ + "/short.csv --out " + dir_ + "/p2.csv");
+  EXPECT_EQ(missing.code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("no column 'x'"), std::string::npos) << missing.output;
+}
+
 TEST_F(Cli, BadInputExitsWithTwoAndSaysWhy) {
   const std::string bad = dir_ + "/bad.json";
   std::ofstream(bad) << R"({"epochs": 1, "learning_rate": 0.1})";

@@ -82,6 +82,21 @@ TEST(Tabular, ErrorsNameFileLineAndColumn) {
   expect_error([&] { data::read_table(bad_target, target("y")); }, {"target.csv", "line 2", "target", "'high'"});
 }
 
+TEST(Tabular, ClassTargetsAreIndexedAndUnknownClassesNamed) {
+  data::TabularOptions o = target("y");
+  o.class_target = true;
+  const auto numeric = write("classes.csv", "a,y\n1,10\n2,2\n3,2.0\n4,1\n");
+  auto t = data::read_table(numeric, o);
+  EXPECT_EQ(t.classes, (std::vector<std::string>{"1", "2", "10"})) << "numbers sort numerically; 2 and 2.0 are one";
+  EXPECT_TRUE(torch::equal(t.y, torch::tensor({2.0, 1.0, 1.0, 0.0}, torch::kDouble)));
+  const auto text = write("labels.csv", "a,y\n1,yes\n2,no\n");
+  EXPECT_EQ(data::read_table(text, o).classes, (std::vector<std::string>{"no", "yes"}));
+  o.classes = {"no", "yes"};
+  const auto unseen = write("unseen.csv", "a,y\n1,yes\n2,maybe\n");
+  lipkit::testing::expect_error([&] { data::read_table(unseen, o); },
+                                {"unseen.csv", "line 3", "target column 'y'", "unknown class 'maybe'"});
+}
+
 TEST(Tabular, SplitIsSeededAndDisjointAndStandardisationUsesTheTrainingRows) {
   data::Table t;
   t.x = torch::arange(40, torch::kDouble).view({20, 2});

@@ -308,6 +308,25 @@ TEST(Config, TypesValuesAndRoundTrip) {
   EXPECT_EQ(train::to_json(again), train::to_json(c));
 }
 
+TEST(Config, MonotonicConstraintsPerOutputAndTask) {
+  auto c = train::config_from_json(nlohmann::json::parse(R"({"model": {"preset": "monotonic-autompg", "monotonic":
+      {"outputs": [{"increasing": ["a"]}, {"decreasing": ["a"]}]}}, "table": {"path": "t.csv", "target": "y",
+      "task": "multiclass"}})"), "x.json");
+  ASSERT_EQ(c.model.monotonic_outputs.size(), 2u);
+  EXPECT_EQ(c.model.monotonic_outputs[1].decreasing, std::vector<std::string>{"a"});
+  EXPECT_EQ(c.table.task, "multiclass");
+  auto again = train::config_from_json(train::to_json(c), "round trip");
+  EXPECT_EQ(train::to_json(again), train::to_json(c));
+  lipkit::testing::expect_error([] {
+    train::config_from_json(nlohmann::json::parse(R"({"model": {"preset": "monotonic-autompg", "monotonic":
+      {"decreasing": ["a"], "outputs": [{"increasing": ["b"]}]}}, "table": {"path": "t.csv", "target": "y"}})"), "x.json");
+  }, {"x.json", "not both"});
+  lipkit::testing::expect_error([] {
+    train::config_from_json(nlohmann::json::parse(R"({"model": "monotonic-autompg", "table": {"path": "t.csv",
+      "target": "y", "task": "ranking"}})"), "x.json");
+  }, {"x.json", "table.task", "regression, binary or multiclass", "'ranking'"});
+}
+
 TEST(Config, EveryShippedConfigParsesAndBuilds) {
   // every file in configs/: parsed; built and run once unless paper-sized (width 5120: 100M+ parameters)
   int64_t files = 0;

@@ -11,6 +11,21 @@ struct InfoArgs {
   CommonOptions common;
   std::string checkpoint;
 };
+void print_table_guarantee(const nlohmann::json& t) {
+  std::printf("table model: %s of '%s'", t.at("task").get<std::string>().c_str(), t.at("target").get<std::string>().c_str());
+  if (!t.at("classes").empty()) std::printf(" (classes %s)", t.at("classes").dump().c_str());
+  std::printf("\nmonotone guarantee (lambda %g): %s\n", t.at("lambda").get<double>(),
+              t.at("monotone_proven").get<bool>() ? "proven for any input (MonotonicResidual, body l1 -> l_inf <= lambda)"
+                                                  : "NOT proven with these weights (body bound above lambda)");
+  for (const auto& o : t.at("outputs")) {
+    std::printf("  %s: non-decreasing in %s, non-increasing in %s\n", o.at("output").get<std::string>().c_str(),
+                o.at("increasing").dump().c_str(), o.at("decreasing").dump().c_str());
+    std::printf("  Lipschitz bound of %s per raw feature unit (|d/dx_i|, standardisation included):\n",
+                o.at("output").get<std::string>().c_str());
+    for (const auto& [feature, bound] : o.at("partial_bound_raw").items())
+      std::printf("    %-24s %.6g\n", feature.c_str(), bound.get<double>());
+  }
+}
 }  // namespace
 
 void add_info_command(CLI::App& app) {
@@ -23,7 +38,9 @@ void add_info_command(CLI::App& app) {
     const auto info = train::checkpoint_info(a->checkpoint);
     std::printf("%s\n\narchitecture:\n%s\n\nparameters: %ld\n", a->checkpoint.c_str(), info.architecture.c_str(),
                 (long)info.parameters);
+    if (!info.table.is_null()) print_table_guarantee(info.table);
     for (const auto& [norm, bound] : info.bounds) {
+      if (!info.table.is_null()) break;  // its l2 / l_inf statements do not apply: the pair is l1 -> l_inf
       if (bound)
         std::printf("Lipschitz bound (%s): %.6g%s\n", to_string(norm).c_str(), *bound,
                     info.pairwise_head ? " for the body; normalized last layer certified per class pair" : "");

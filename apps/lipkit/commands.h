@@ -16,6 +16,8 @@ void add_attack_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_lipschitz_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
+void add_check_monotonic_command(CLI::App& app);
 
 using data::split_commas;
 

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   lipkit::cli::add_attack_command(app);
   lipkit::cli::add_info_command(app);
   lipkit::cli::add_lipschitz_command(app);
+  lipkit::cli::add_predict_command(app);
+  lipkit::cli::add_check_monotonic_command(app);
   lipkit::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -10,8 +10,12 @@
 
 namespace lipkit::cli {
 
-/// The test split of --data, or of the data set the checkpoint was trained on.
+/// The test split of --data, or of the data set the checkpoint was trained on. throws for a model
+/// trained on a table: its guarantee is monotonicity (check-monotonic), not robustness on images.
 inline data::Dataset load_test_data(const std::string& data_arg, const train::EvalModel& m, int64_t subset) {
+  TORCH_CHECK(!m.meta.contains("table"), "this checkpoint is a model trained on a table (", m.data,
+              "): certify and attack measure robustness on an image data set; a tabular model's guarantee is ",
+              "monotonicity: lipkit check-monotonic --checkpoint ...; predictions: lipkit predict");
   return data::load_dataset(data_arg.empty() ? m.data : data_arg, data::Split::Test).head(subset);
 }
 

@@ -153,6 +153,32 @@ TabularColumn infer_column(const RawTable& t, int64_t c, const std::string& name
   return col;
 }
 
+// A label's text: a number in its shortest form (so 1 and 1.0 are one class), else the text.
+std::string label_of(const Cell& c) {
+  if (!c.number) return c.text;
+  std::ostringstream o;
+  o << *c.number;
+  return o.str();
+}
+
+// The class labels present in column c, sorted numerically when all are numbers, else as text.
+std::vector<std::string> infer_classes(const RawTable& t, int64_t c) {
+  std::vector<std::pair<double, std::string>> found;
+  bool numeric = true;
+  for (const auto& row : t.rows) {
+    if (row[c].missing) continue;
+    const auto label = label_of(row[c]);
+    numeric = numeric && row[c].number.has_value();
+    if (std::none_of(found.begin(), found.end(), [&](const auto& f) { return f.second == label; }))
+      found.emplace_back(row[c].number.value_or(0.0), label);
+  }
+  if (numeric) std::sort(found.begin(), found.end());
+  else std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::vector<std::string> out;
+  for (const auto& f : found) out.push_back(f.second);
+  return out;
+}
+
 }  // namespace
 
 Table read_table(const std::string& path, const TabularOptions& options, const std::vector<TabularColumn>* schema,
@@ -166,6 +192,7 @@ Table read_table(const std::string& path, const TabularOptions& options, const s
   const int64_t target = has_target || require_target ? column_index(raw, options.target, path) : -1;
   Table out;
   out.target = options.target;
+  if (options.class_target) out.classes = options.classes.empty() && target >= 0 ? infer_classes(raw, target) : options.classes;
   std::vector<int64_t> used;
   if (schema) {
     out.columns = *schema;
@@ -213,9 +240,17 @@ Table read_table(const std::string& path, const TabularOptions& options, const s
       for (size_t i = 0; i < col.categories.size(); ++i) encoded.push_back(col.categories.begin() + i == it ? 1.0 : 0.0);
     }
     if (!skip && target >= 0 && present(target)) {
-      TORCH_CHECK(row[target].number, path, ": ", raw.where[r], ": target column '", options.target, "': '",
-                  row[target].text, "' is not a number");
-      ys.push_back(*row[target].number);
+      if (options.class_target) {
+        const auto label = label_of(row[target]);
+        auto it = std::find(out.classes.begin(), out.classes.end(), label);
+        TORCH_CHECK(it != out.classes.end(), path, ": ", raw.where[r], ": target column '", options.target,
+                    "': unknown class '", label, "'");
+        ys.push_back(static_cast<double>(it - out.classes.begin()));
+      } else {
+        TORCH_CHECK(row[target].number, path, ": ", raw.where[r], ": target column '", options.target, "': '",
+                    row[target].text, "' is not a number");
+        ys.push_back(*row[target].number);
+      }
     }
     if (skip) continue;
     xs.insert(xs.end(), encoded.begin(), encoded.end());

@@ -230,8 +230,9 @@ torch::nn::Sequential monotonic_model(const ModelSpec& s) {
               ") must be a positive multiple of model.group_size (", s.group_size, ")");
   TORCH_CHECK(s.lambda > 0, "model.lambda must be positive, got ", s.lambda);
   std::vector<int64_t> c = s.monotone.empty() ? std::vector<int64_t>(s.in_channels, 0) : s.monotone;
-  TORCH_CHECK(static_cast<int64_t>(c.size()) == s.in_channels, "model.monotone has ", c.size(), " values for ",
-              s.in_channels, " features");
+  const auto values = static_cast<int64_t>(c.size());
+  TORCH_CHECK(values == s.in_channels || values == s.in_channels * s.num_classes, "model.monotone has ", values,
+              " values for ", s.in_channels, " features and ", s.num_classes, " outputs (one row, or one per output)");
   const double per = std::pow(s.lambda, 1.0 / s.dense_layers);
   auto layer = [&](int64_t in, int64_t out, const char* kind) {
     return LipschitzLinear(LipschitzLinearOptions(in, out).kind(kind).lipschitz(per));
@@ -243,7 +244,7 @@ torch::nn::Sequential monotonic_model(const ModelSpec& s) {
   }
   body->push_back(GroupSort(GroupSortOptions(s.group_size)));
   body->push_back(layer(s.width, s.num_classes, "inf"));
-  auto constraints = torch::tensor(c).view({1, -1}).expand({s.num_classes, -1}).contiguous();
+  auto constraints = torch::tensor(c).view({-1, s.in_channels}).expand({s.num_classes, -1}).contiguous();
   torch::nn::Sequential net;
   net->push_back("normalize", InputNormalization(InputNormalizationOptions(input_mean(s), s.std)));
   net->push_back("monotonic", MonotonicResidual(body, MonotonicResidualOptions(constraints).lipschitz(s.lambda)));

@@ -13,6 +13,8 @@
 namespace lipkit::train {
 
 nlohmann::json spec_to_json(const models::ModelSpec& s) {
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const auto& o : s.monotonic_outputs) outputs.push_back({{"increasing", o.increasing}, {"decreasing", o.decreasing}});
   return {{"family", s.family},       {"conv_layers", s.conv_layers}, {"dense_layers", s.dense_layers},
           {"width", s.width},         {"conv_hidden", s.conv_hidden},   {"dense_hidden", s.dense_hidden},
           {"pool", s.pool},           {"head", s.head},               {"in_channels", s.in_channels},
@@ -21,7 +23,7 @@ nlohmann::json spec_to_json(const models::ModelSpec& s) {
           {"sort_k", s.sort_k}, {"activation", s.activation}, {"spline_knots", s.spline_knots},
           {"spline_grid", s.spline_grid}, {"spline_init", s.spline_init}, {"lambda", s.lambda},
           {"group_size", s.group_size}, {"increasing", s.increasing}, {"decreasing", s.decreasing},
-          {"monotone", s.monotone}};
+          {"monotonic_outputs", outputs}, {"monotone", s.monotone}};
 }
 
 models::ModelSpec spec_from_json(const nlohmann::json& j) {
@@ -51,6 +53,9 @@ models::ModelSpec spec_from_json(const nlohmann::json& j) {
   s.group_size = j.value("group_size", s.group_size);
   s.increasing = j.value("increasing", s.increasing);
   s.decreasing = j.value("decreasing", s.decreasing);
+  for (const auto& o : j.value("monotonic_outputs", nlohmann::json::array()))
+    s.monotonic_outputs.push_back({o.at("increasing").get<std::vector<std::string>>(),
+                                   o.at("decreasing").get<std::vector<std::string>>()});
   s.monotone = j.value("monotone", s.monotone);
   return s;
 }

@@ -86,8 +86,25 @@ void read_model(const nlohmann::json& j, TrainConfig& c, std::vector<std::string
   r.get("group_size", m.group_size);
   if (r.has("monotonic")) {
     Reader mono(r.at("monotonic"), "model.monotonic.", unknown, source);
+    m.increasing.clear();  // the section replaces the preset's constraints as a whole
+    m.decreasing.clear();
+    m.monotonic_outputs.clear();
     mono.get("increasing", m.increasing);
     mono.get("decreasing", m.decreasing);
+    if (mono.has("outputs")) {
+      const auto& outs = mono.at("outputs");
+      TORCH_CHECK(outs.is_array(), source, ": model.monotonic.outputs must be an array (one object per output)");
+      for (size_t k = 0; k < outs.size(); ++k) {
+        Reader o(outs[k], "model.monotonic.outputs[" + std::to_string(k) + "].", unknown, source);
+        models::MonotoneSet set;
+        o.get("increasing", set.increasing);
+        o.get("decreasing", set.decreasing);
+        o.finish();
+        m.monotonic_outputs.push_back(set);
+      }
+      TORCH_CHECK(m.increasing.empty() && m.decreasing.empty(), source, ": model.monotonic: give increasing / ",
+                  "decreasing for all outputs or per output in outputs, not both");
+    }
     mono.finish();
   }
   r.finish();
@@ -203,6 +220,8 @@ void check_values(const TrainConfig& c, const std::string& source) {
   TORCH_CHECK(!tabular || !c.table.target.empty(), source, ": table.target (the target column) is required");
   TORCH_CHECK(!tabular || (c.table.test_fraction > 0 && c.table.test_fraction < 1), source,
               ": table.test_fraction must be in (0, 1), got ", c.table.test_fraction);
+  TORCH_CHECK(c.table.task == "regression" || c.table.task == "binary" || c.table.task == "multiclass", source,
+              ": table.task must be regression, binary or multiclass, got '", c.table.task, "'");
   TORCH_CHECK(c.table.missing == "error" || c.table.missing == "drop", source,
               ": table.missing must be error or drop, got '", c.table.missing, "'");
   TORCH_CHECK(c.regularization.tv2 >= 0, source, ": regularization.tv2 must be >= 0, got ", c.regularization.tv2);
@@ -243,6 +262,7 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
     t.get("missing", c.table.missing);
     t.get("test_path", c.table.test_path);
     t.get("test_fraction", c.table.test_fraction);
+    t.get("task", c.table.task);
     t.finish();
   }
   if (r.has("regularization")) {
@@ -283,6 +303,15 @@ TrainConfig load_config(const std::string& path) {
   return config_from_json(j, path);
 }
 
+namespace {
+nlohmann::json monotonic_json(const models::ModelSpec& m) {
+  if (m.monotonic_outputs.empty()) return {{"increasing", m.increasing}, {"decreasing", m.decreasing}};
+  nlohmann::json outs = nlohmann::json::array();
+  for (const auto& o : m.monotonic_outputs) outs.push_back({{"increasing", o.increasing}, {"decreasing", o.decreasing}});
+  return {{"outputs", outs}};
+}
+}  // namespace
+
 nlohmann::json to_json(const TrainConfig& c) {
   const auto& m = c.model;
   nlohmann::json model = {{"family", m.family},         {"conv_layers", m.conv_layers},
@@ -294,7 +323,7 @@ nlohmann::json to_json(const TrainConfig& c) {
                           {"activation", m.activation}, {"spline_knots", m.spline_knots},
                           {"spline_grid", m.spline_grid}, {"spline_init", m.spline_init},
                           {"lambda", m.lambda}, {"group_size", m.group_size},
-                          {"monotonic", {{"increasing", m.increasing}, {"decreasing", m.decreasing}}}};
+                          {"monotonic", monotonic_json(m)}};
   if (!c.preset.empty()) model["preset"] = c.preset;
   return {{"model", model},
           {"data", c.data},
@@ -316,7 +345,8 @@ nlohmann::json to_json(const TrainConfig& c) {
             {"features", c.table.features},
             {"missing", c.table.missing},
             {"test_path", c.table.test_path},
-            {"test_fraction", c.table.test_fraction}}},
+            {"test_fraction", c.table.test_fraction},
+            {"task", c.table.task}}},
           {"schedule", {{"name", c.schedule.name}, {"warmup", c.schedule.warmup}}},
           {"loss",
            {{"name", c.loss.name},
@@ -359,7 +389,7 @@ nlohmann::json applicable_config(const nlohmann::json& config) {
       c.erase("table");
     } else {
       for (const char* key : {"conv_layers", "conv_hidden", "dense_hidden", "pool", "head", "std"}) m.erase(key);
-      for (const char* key : {"data", "augment", "radii", "norm", "distance"}) c.erase(key);
+      for (const char* key : {"data", "augment", "radii", "norm", "distance", "loss"}) c.erase(key);
     }
     if (!splines) {
       for (const char* key : {"spline_knots", "spline_grid", "spline_init"}) m.erase(key);

@@ -9,6 +9,8 @@
 #include "lipkit/layers/structure.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/config.h"
+#include "lipkit/layers/monotonic.h"
+#include "lipkit/train/tabular_model.h"
 
 namespace lipkit::train {
 
@@ -25,6 +27,31 @@ nlohmann::json last_metrics_line(const std::string& checkpoint) {
   } catch (const nlohmann::json::parse_error&) {
     return nullptr;  // a line cut by a crash is not worth failing info for
   }
+}
+// The monotone guarantee in words and numbers, per output.
+nlohmann::json table_info(const std::string& path) {
+  const auto m = load_tabular(path);
+  bool proven = true;
+  for (const auto& child : m.model->children())
+    if (auto* r = child->as<MonotonicResidualImpl>()) proven = r->monotone_proven();
+  const auto bounds = raw_partial_bounds(m);
+  nlohmann::json outputs = nlohmann::json::array();
+  for (int64_t k = 0; k < m.constraints.size(0); ++k) {
+    nlohmann::json inc = nlohmann::json::array(), dec = nlohmann::json::array(), partial = nlohmann::json::object();
+    for (int64_t i = 0; i < m.constraints.size(1); ++i) {
+      const double c = m.constraints[k][i].item<double>();
+      if (c > 0) inc.push_back(m.feature_names[i]);
+      if (c < 0) dec.push_back(m.feature_names[i]);
+      partial[m.feature_names[i]] = bounds[k][i].item<double>();
+    }
+    const std::string name = m.task == "multiclass" ? "logit(" + m.classes[k] + ")"
+                             : m.task == "binary"   ? "logit(" + m.classes[1] + ")"
+                                                    : m.target;
+    outputs.push_back({{"output", name}, {"increasing", inc}, {"decreasing", dec}, {"partial_bound_raw", partial}});
+  }
+  return {{"task", m.task},          {"target", m.target},   {"classes", m.classes},
+          {"features", m.feature_names}, {"lambda", m.lambda}, {"monotone_proven", proven},
+          {"outputs", outputs}};
 }
 }  // namespace
 
@@ -48,6 +75,7 @@ CheckpointInfo checkpoint_info(const std::string& path) {
   info.next_batch = m.meta.value("batch", 0);
   info.config = applicable_config(m.meta.value("config", nlohmann::json::object()));
   info.last_metrics = last_metrics_line(path);
+  if (m.meta.contains("table")) info.table = table_info(path);
   return info;
 }
 

@@ -1,7 +1,7 @@
 // Training on a table (the monotonic family): read, split, standardise on the training rows, fit the
-// target (standardised) by MSE with Adam and the configured schedule, log the test MSE (in the target's
-// units) every epoch, and write a checkpoint whose metadata carries the column schema and the target's
-// scale, so the model can be used on new rows.
+// target (standardised, MSE) or its classes (BCE / cross-entropy) with the configured optimizer and
+// schedule, log the test metrics every epoch, and write a checkpoint whose metadata carries the column
+// schema, classes, target scale and training range, so the model can be used on new rows.
 
 #include <torch/torch.h>
 
@@ -14,6 +14,7 @@
 #include "lipkit/models/presets.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/schedule.h"
+#include "lipkit/train/tabular_model.h"
 #include "lipkit/train/trainer.h"
 #include "train/loop_support.h"
 
@@ -38,7 +39,7 @@ std::string resolve_table(const std::string& path) {
 }
 
 // +1 / -1 / 0 per encoded feature from the names in increasing / decreasing.
-std::vector<int64_t> resolve_monotone(const models::ModelSpec& s, const data::Table& t) {
+std::vector<int64_t> resolve_row(const models::MonotoneSet& set, const data::Table& t) {
   std::vector<int64_t> c(t.feature_names.size(), 0);
   auto mark = [&](const std::string& name, int64_t sign) {
     for (const auto& col : t.columns)
@@ -46,7 +47,7 @@ std::vector<int64_t> resolve_monotone(const models::ModelSpec& s, const data::Ta
                   "' is a categorical column; monotonicity is defined for numeric features only");
     for (size_t f = 0; f < t.feature_names.size(); ++f) {
       if (t.feature_names[f] != name) continue;
-      TORCH_CHECK(c[f] == 0, "model.monotonic: '", name, "' is listed as both increasing and decreasing");
+      TORCH_CHECK(c[f] == 0, "model.monotonic: '", name, "' is listed twice (increasing and decreasing, or repeated)");
       c[f] = sign;
       return;
     }
@@ -54,8 +55,23 @@ std::vector<int64_t> resolve_monotone(const models::ModelSpec& s, const data::Ta
     for (const auto& f : t.feature_names) known += (known.empty() ? "" : ", ") + f;
     TORCH_CHECK(false, "model.monotonic: no feature '", name, "' (features: ", known, ")");
   };
-  for (const auto& n : s.increasing) mark(n, +1);
-  for (const auto& n : s.decreasing) mark(n, -1);
+  for (const auto& n : set.increasing) mark(n, +1);
+  for (const auto& n : set.decreasing) mark(n, -1);
+  return c;
+}
+
+// One row for all outputs, or one per output (model.monotonic.outputs), flattened row-major.
+std::vector<int64_t> resolve_monotone(const models::ModelSpec& s, const data::Table& t, int64_t outputs) {
+  if (s.monotonic_outputs.empty()) return resolve_row({s.increasing, s.decreasing}, t);
+  TORCH_CHECK(s.increasing.empty() && s.decreasing.empty(), "model.monotonic: give increasing / decreasing for all ",
+              "outputs or per output in outputs, not both");
+  TORCH_CHECK(static_cast<int64_t>(s.monotonic_outputs.size()) == outputs, "model.monotonic.outputs has ",
+              s.monotonic_outputs.size(), " entries; the model has ", outputs, " outputs");
+  std::vector<int64_t> c;
+  for (const auto& set : s.monotonic_outputs) {
+    const auto row = resolve_row(set, t);
+    c.insert(c.end(), row.begin(), row.end());
+  }
   return c;
 }
 
@@ -64,11 +80,26 @@ std::vector<double> as_vector(const torch::Tensor& t) {
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
 
-nlohmann::json schema_json(const data::Table& t, double mean, double scale) {
-  nlohmann::json cols = nlohmann::json::array();
-  for (const auto& c : t.columns) cols.push_back({{"name", c.name}, {"categories", c.categories}});
-  return {{"columns", cols}, {"feature_names", t.feature_names}, {"target", t.target},
-          {"target_mean", mean}, {"target_std", scale}};
+// The task's loss on a batch: targets are standardised values (regression) or class indices.
+torch::Tensor task_loss(const std::string& task, const torch::Tensor& out, const torch::Tensor& y) {
+  if (task == "binary") return torch::binary_cross_entropy_with_logits(out.squeeze(1), y);
+  if (task == "multiclass") return torch::nn::functional::cross_entropy(out, y.to(torch::kLong));
+  return torch::mse_loss(out.squeeze(1), y);
+}
+
+// Test metrics: regression the MSE in the target's units; classification the loss and the accuracy.
+nlohmann::json evaluate(const std::string& task, torch::nn::Sequential& model, const data::Table& test, double ym,
+                        double ys, TrainSummary& summary) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  auto out = model->forward(test.x.to(torch::kFloat)).to(torch::kDouble);
+  if (task == "regression") {
+    summary.test_mse = torch::mse_loss(out.squeeze(1) * ys + ym, test.y).item<double>();
+    return {{"test_mse", summary.test_mse}};
+  }
+  auto pred = task == "binary" ? (out.squeeze(1) > 0).to(torch::kDouble) : out.argmax(1).to(torch::kDouble);
+  summary.clean_accuracy = pred.eq(test.y).to(torch::kDouble).mean().item<double>();
+  return {{"test_loss", task_loss(task, out, test.y).item<double>()}, {"test_accuracy", summary.clean_accuracy}};
 }
 
 }  // namespace
@@ -77,32 +108,39 @@ TrainSummary train_tabular(const TrainConfig& config, const TrainOptions& option
   TORCH_CHECK(!options.resume, "train: --resume is not supported for tables (a run takes seconds); start again");
   const auto t0 = std::chrono::steady_clock::now();
   detail::make_dirs(options.out_dir);
+  const auto& task = config.table.task;
   data::TabularOptions o;
   o.target = config.table.target;
   o.features = config.table.features;
   o.missing = config.table.missing;
+  o.class_target = task != "regression";
   const auto all = data::read_table(resolve_table(config.table.path), o);
+  TORCH_CHECK(task != "binary" || all.classes.size() == 2, config.table.path, ": table.task binary needs 2 classes in '",
+              o.target, "', found ", all.classes.size());
+  TORCH_CHECK(task != "multiclass" || all.classes.size() >= 2, config.table.path, ": table.task multiclass needs >= 2 ",
+              "classes in '", o.target, "', found ", all.classes.size());
   data::Table train_set = all, test_set;
   if (config.table.test_path.empty()) {
     std::tie(train_set, test_set) = data::split_table(all, config.table.test_fraction, config.seed);
   } else {
+    o.classes = all.classes;
     test_set = data::read_table(config.table.test_path, o, &all.columns);
   }
   const auto stats = data::fit_standardization(train_set.x);
-  const double ym = train_set.y.mean().item<double>();
-  const double ys = std::max(train_set.y.std(/*unbiased=*/false).item<double>(), 1e-12);
+  const bool regression = task == "regression";
+  const double ym = regression ? train_set.y.mean().item<double>() : 0.0;
+  const double ys = regression ? std::max(train_set.y.std(/*unbiased=*/false).item<double>(), 1e-12) : 1.0;
   auto spec = config.model;
   spec.in_channels = static_cast<int64_t>(all.feature_names.size());
   spec.image_size = 1;
-  spec.num_classes = 1;
+  spec.num_classes = task == "multiclass" ? static_cast<int64_t>(all.classes.size()) : 1;
   spec.mean = as_vector(stats.mean);
   spec.std = as_vector(stats.std);
-  spec.monotone = resolve_monotone(spec, all);
+  spec.monotone = resolve_monotone(spec, all, spec.num_classes);
   torch::manual_seed(config.seed);
   auto model = models::build_model(spec);
   auto opt = detail::make_optimizer(config.optimizer, detail::parameter_groups(*model, config.optimizer));
-  auto x = train_set.x.to(torch::kFloat), y = ((train_set.y - ym) / ys).to(torch::kFloat).unsqueeze(1);
-  auto xt = test_set.x.to(torch::kFloat);
+  auto x = train_set.x.to(torch::kFloat), y = ((train_set.y - ym) / ys).to(torch::kFloat);
   const int64_t n = x.size(0), batch = std::min(config.batch_size, n), per_epoch = (n + batch - 1) / batch;
   TrainSummary summary;
   std::ofstream metrics(options.out_dir + "/metrics.jsonl");
@@ -116,30 +154,29 @@ TrainSummary train_tabular(const TrainConfig& config, const TrainOptions& option
       detail::set_lr(*opt, config.optimizer, learning_rate(config.schedule, 1.0, step, per_epoch * config.epochs));
       auto idx = perm.narrow(0, b * batch, std::min(batch, n - b * batch));
       opt->zero_grad();
-      auto loss = torch::mse_loss(model->forward(x.index_select(0, idx)), y.index_select(0, idx));
+      auto loss = task_loss(task, model->forward(x.index_select(0, idx)), y.index_select(0, idx));
       const double lv = loss.item<double>();
       TORCH_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, "; lower optimizer.lr");
       loss.backward();
       opt->step();
       loss_sum += lv * idx.size(0);
     }
-    model->eval();
-    torch::NoGradGuard no_grad;
-    auto pred = model->forward(xt).squeeze(1).to(torch::kDouble) * ys + ym;
-    summary.test_mse = torch::mse_loss(pred, test_set.y).item<double>();
-    metrics << nlohmann::json({{"epoch", epoch + 1}, {"train_loss", loss_sum / n}, {"test_mse", summary.test_mse}})
-                   .dump()
-            << "\n";
+    auto line = evaluate(task, model, test_set, ym, ys, summary);
+    line["epoch"] = epoch + 1;
+    line["train_loss"] = loss_sum / n;
+    metrics << line.dump() << "\n" << std::flush;
     if (options.progress)
-      std::fprintf(stderr, "epoch %ld/%ld: train loss %.4f (standardised) test MSE %.4f\n", (long)epoch + 1,
-                   (long)config.epochs, loss_sum / n, summary.test_mse);
+      std::fprintf(stderr, "epoch %ld/%ld: train loss %.4f%s %s\n", (long)epoch + 1, (long)config.epochs,
+                   loss_sum / n, regression ? " (standardised)" : "",
+                   regression ? ("test MSE " + std::to_string(summary.test_mse)).c_str()
+                              : ("test accuracy " + std::to_string(summary.clean_accuracy)).c_str());
     summary.epochs_done = epoch + 1;
   }
   const nlohmann::json config_json = to_json(config);
   std::ofstream(options.out_dir + "/config.json") << config_json.dump(2) << "\n";
   save_checkpoint(options.out_dir + "/model.pt", *model, nullptr,
                   {{"config", config_json}, {"spec", spec_to_json(spec)}, {"epoch", config.epochs}, {"batch", 0},
-                   {"data", config.table.path}, {"table", schema_json(all, ym, ys)}});
+                   {"data", config.table.path}, {"table", tabular_meta(all, train_set, task, ym, ys)}});
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return summary;
 }

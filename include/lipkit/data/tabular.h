@@ -19,6 +19,11 @@ struct TabularOptions {
   std::string target;                 // the target column's name (required)
   std::vector<std::string> features;  // feature columns by name; empty: every column but the target
   std::string missing = "error";      // error | drop: rows with an empty, NA, ? or null value in a used column
+  /// classification: the target holds class labels (numbers or text); y is the class index into
+  /// `classes`, which are given (a checkpoint's: an unseen label is an error) or, when empty, found in
+  /// the file and sorted (numerically when every label is a number)
+  bool class_target = false;
+  std::vector<std::string> classes;
 };
 
 /// A feature column of the source and how it is encoded: numeric (no categories) or one-hot.
@@ -31,8 +36,9 @@ struct Table {
   std::vector<TabularColumn> columns;      // source feature columns, in feature order
   std::vector<std::string> feature_names;  // encoded: a numeric column's name, or "name=category"
   std::string target;
+  std::vector<std::string> classes;  // class_target: the labels, y indexes them
   torch::Tensor x;  // (rows, encoded features), float64
-  torch::Tensor y;  // (rows), float64
+  torch::Tensor y;  // (rows), float64: the target, or the class index
 };
 
 /// Reads `path` (.json: records; anything else: CSV). With `schema` (the columns of an earlier read,

@@ -30,12 +30,18 @@ namespace lipkit::models {
 /// feature) -> MonotonicResidual(lambda, constraints `monotone`) around LipschitzLinear(in -> width,
 /// one-inf) -> (dense_layers - 2) x (GroupSort(group_size), LipschitzLinear(width -> width, inf)) ->
 /// GroupSort -> LipschitzLinear(width -> num_classes, inf), each layer lambda^(1/dense_layers).
-/// in_channels is the number of (encoded) features; `increasing` / `decreasing` name features and are
-/// resolved into `monotone` (+1 / -1 / 0 per feature) from the data.
+/// in_channels is the number of (encoded) features; `increasing` / `decreasing` name features (for
+/// every output, or per output in `monotonic_outputs`: the official 2-D constraint matrix) and are
+/// resolved into `monotone` (+1 / -1 / 0 per feature, or per output and feature, row-major) from the data.
 /// head: "lln" (NormalizedLinear, certified with the per-pair rule), "first" (FirstChannels) or
 /// "linear" (a plain Linear, for plain networks).
+/// The features an output is monotone in (names, resolved from the data).
+struct MonotoneSet {
+  std::vector<std::string> increasing, decreasing;
+};
+
 struct ModelSpec {
-  std::string family = "sll";  // cpl | sll | aol | plain | sortnet | linfdist
+  std::string family = "sll";  // cpl | sll | aol | plain | sortnet | linfdist | monotonic
   int64_t conv_layers = 20;
   int64_t dense_layers = 7;
   int64_t width = 45;
@@ -56,7 +62,8 @@ struct ModelSpec {
   double lambda = 1.0;
   int64_t group_size = 2;
   std::vector<std::string> increasing, decreasing;
-  std::vector<int64_t> monotone;  // trains best of the four in short Fashion-MNIST runs
+  std::vector<MonotoneSet> monotonic_outputs;  // one per output; empty: increasing / decreasing for all
+  std::vector<int64_t> monotone;  // features, or outputs x features: +1 / -1 / 0
   // Filled from the data set at build time.
   int64_t in_channels = 3;
   int64_t image_size = 32;

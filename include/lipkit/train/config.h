@@ -33,6 +33,9 @@ struct TableSpec {
   std::string missing = "error";  // error | drop
   std::string test_path;          // "": split test_fraction off `path`
   double test_fraction = 0.2;
+  /// regression (MSE on the standardised target), binary (one logit, BCE; the target has 2 classes,
+  /// the second in sorted order positive) or multiclass (one logit per class, cross-entropy)
+  std::string task = "regression";
 };
 
 struct RegularizationSpec {

@@ -20,6 +20,10 @@ struct CheckpointInfo {
   int64_t epoch = 0, next_batch = 0;
   nlohmann::json config;        // applicable_config of the saved config
   nlohmann::json last_metrics;  // the last line of metrics.jsonl beside the checkpoint (null if none)
+  /// Models trained on a table: the task, target and classes, and per output the features it is
+  /// proven non-decreasing / non-increasing in, whether the proof holds with these weights, and the
+  /// bound on each partial derivative w.r.t. the raw (unstandardised) feature (null otherwise).
+  nlohmann::json table;
 };
 
 /// throws: c10::Error naming the file when it is not a readable lipkit checkpoint.

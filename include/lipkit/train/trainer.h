@@ -20,7 +20,7 @@ struct TrainOptions {
 struct TrainSummary {
   int64_t epochs_done = 0;
   bool interrupted = false;
-  double clean_accuracy = 0;
+  double clean_accuracy = 0;  // tabular classification: test accuracy
   std::vector<double> certified_accuracy;  // at config.radii
   double seconds = 0;
   double test_mse = 0;  // tabular (regression) runs: in the target's units
@@ -31,9 +31,11 @@ struct TrainSummary {
 /// A config with table.path set trains the monotonic family on the table (train_tabular).
 TrainSummary train(const TrainConfig& config, const TrainOptions& options);
 
-/// Tabular training: the table split (or its test file), standardised on the training rows, the
-/// target fitted by MSE; metrics.jsonl holds the test MSE per epoch; the checkpoint's metadata the
-/// column schema and the target's mean and std ("table"). No resume.
+/// Tabular training: the table split (or its test file), standardised on the training rows; table.task
+/// regression fits the standardised target by MSE (metrics: test_mse in the target's units), binary
+/// one logit by BCE, multiclass one logit per class by cross-entropy (metrics: test_loss,
+/// test_accuracy; summary.clean_accuracy); the checkpoint's metadata holds what TabularModel reads
+/// ("table"). No resume (a run takes seconds: it is refused by name).
 TrainSummary train_tabular(const TrainConfig& config, const TrainOptions& options);
 
 }  // namespace lipkit::train
