@@ -6,7 +6,8 @@
 //
 // Baselines: a residual layer (CPL, SLL: conv C->hidden, ReLU, adjoint conv hidden->C) is compared
 // with the same two convolutions (or matmuls) without normalization; a stand-alone layer (AOL,
-// spectral, orthogonal) with a plain Conv2d/Linear + ReLU of the same shape; MaxMin with ReLU.
+// spectral, orthogonal) with a plain Conv2d/Linear + ReLU of the same shape; LipschitzLinear with a
+// torch::nn::Linear; MaxMin with ReLU.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -60,6 +61,12 @@ torch::nn::Sequential plain_dense(int64_t n) {
   return torch::nn::Sequential(torch::nn::Linear(n, n), torch::nn::ReLU());
 }
 
+// The monotonic networks' layer (Kitouni et al.) against a torch::nn::Linear of the same shape.
+torch::nn::Sequential lipschitz_linear(int64_t n, const char* kind) {
+  return torch::nn::Sequential(LipschitzLinear(LipschitzLinearOptions(n, n).kind(kind)));
+}
+torch::nn::Sequential linear(int64_t n) { return torch::nn::Sequential(torch::nn::Linear(n, n)); }
+
 struct Pair {
   std::string name;
   Factory layer, plain;
@@ -89,6 +96,13 @@ std::vector<Pair> pairs() {
       {"OrthogonalLinear(1024,1024)",
        [] { return torch::nn::Sequential(OrthogonalLinear(1024, 1024)); },
        [] { return plain_dense(1024); }, {1024}},
+      {"LipschitzLinear-inf(2048,2048)", [] { return lipschitz_linear(2048, "inf"); }, [] { return linear(2048); },
+       {2048}},
+      {"LipschitzLinear-one-inf(2048,2048)", [] { return lipschitz_linear(2048, "one-inf"); },
+       [] { return linear(2048); }, {2048}},
+      {"LipschitzLinear-two(1024,1024)", [] { return lipschitz_linear(1024, "two"); }, [] { return linear(1024); },
+       {1024}},
+      {"LipschitzLinear-inf(32,32)", [] { return lipschitz_linear(32, "inf"); }, [] { return linear(32); }, {32}},
       {"MaxMin(46)@32x32", [] { return torch::nn::Sequential(MaxMin()); },
        [] { return torch::nn::Sequential(torch::nn::ReLU()); }, {46, 32, 32}},
   };

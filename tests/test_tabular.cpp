@@ -82,6 +82,16 @@ TEST(Tabular, ErrorsNameFileLineAndColumn) {
   expect_error([&] { data::read_table(bad_target, target("y")); }, {"target.csv", "line 2", "target", "'high'"});
 }
 
+TEST(Tabular, IsoDatesAreDecimalYears) {
+  const auto dates = write("dates.csv", "year,y\n1970-01-01,1\n1982-07-01,2\n");
+  auto t = data::read_table(dates, target("y"));
+  ASSERT_TRUE(t.columns[0].categories.empty()) << "a date column is numeric";
+  EXPECT_DOUBLE_EQ(t.x[0][0].item<double>(), 1970.0);
+  EXPECT_DOUBLE_EQ(t.x[1][0].item<double>(), 1982.5);
+  const auto not_dates = write("notdates.csv", "code,y\n1970-13-01,1\n12345-6-78,2\n");
+  EXPECT_EQ(data::read_table(not_dates, target("y")).columns[0].categories.size(), 2u) << "month 13 is no date";
+}
+
 TEST(Tabular, ClassTargetsAreIndexedAndUnknownClassesNamed) {
   data::TabularOptions o = target("y");
   o.class_target = true;

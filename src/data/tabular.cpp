@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -31,11 +32,22 @@ struct RawTable {
 
 bool is_missing_text(const std::string& t) { return t.empty() || t == "NA" || t == "?" || t == "nan" || t == "NaN"; }
 
+// An ISO date YYYY-MM-DD as a decimal year (vega-datasets' cars.json gives the model year so).
+std::optional<double> decimal_year(const std::string& t) {
+  if (t.size() != 10 || t[4] != '-' || t[7] != '-') return std::nullopt;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (!std::isdigit(static_cast<unsigned char>(t[i]))) return std::nullopt;
+  const int month = std::stoi(t.substr(5, 2)), day = std::stoi(t.substr(8, 2));
+  if (month < 1 || month > 12 || day < 1 || day > 31) return std::nullopt;
+  return std::stoi(t.substr(0, 4)) + (month - 1) / 12.0 + (day - 1) / 365.25;
+}
+
 Cell cell_of(const std::string& text) {
   Cell c;
   if (is_missing_text(text)) return c;
   c.missing = false;
   c.text = text;
+  if ((c.number = decimal_year(text))) return c;
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(text.c_str(), &end);

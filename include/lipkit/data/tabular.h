@@ -3,7 +3,8 @@
 // or a JSON array of records (as npm's vega-datasets ships cars.json). Columns are named; the target
 // is one column; features are named columns or every other one. A column whose first present value is
 // not a number is categorical and one-hot encoded (its category list kept, so new files are encoded
-// the same way); a numeric column must stay numeric. Every error names the file, line (or record) and
+// the same way); a numeric column must stay numeric. An ISO date (YYYY-MM-DD) is a number: the
+// decimal year (year + (month - 1) / 12 + (day - 1) / 365.25). Every error names the file, line (or record) and
 // column.
 
 #include <torch/types.h>
