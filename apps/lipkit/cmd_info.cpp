@@ -47,6 +47,15 @@ void add_info_command(CLI::App& app) {
       else
         std::printf("Lipschitz bound (%s): none (not certifiable in this norm)\n", to_string(norm).c_str());
     }
+    if (!info.dp.is_null()) {
+      const auto& d = info.dp;
+      std::printf("differential privacy: %s: epsilon %s at delta %g after %ld steps (Poisson rate %g, noise "
+                  "multiplier %g, %s noise; %s)\n",
+                  d.at("private").get<bool>() ? "private" : "NOT private (--no-privacy)", d.at("epsilon").dump().c_str(),
+                  d.at("delta").get<double>(), (long)d.at("steps").get<int64_t>(), d.at("sampling_rate").get<double>(),
+                  d.at("noise_multiplier").get<double>(), d.at("mode").get<std::string>().c_str(),
+                  d.at("accounting").get<std::string>().c_str());
+    }
     std::printf("data: %s\ntrained epochs: %ld (next batch %ld)\nconfig:\n%s\n", info.data.c_str(), (long)info.epoch,
                 (long)info.next_batch, info.config.dump(2).c_str());
     if (!info.last_metrics.is_null()) std::printf("last epoch metrics:\n%s\n", info.last_metrics.dump(2).c_str());

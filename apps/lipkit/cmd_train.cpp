@@ -16,7 +16,7 @@ struct TrainArgs {
   CommonOptions common;
   std::string config, out, data;
   int64_t epochs = 0, subset = -1;
-  bool resume = false, quiet = false;
+  bool resume = false, quiet = false, no_privacy = false;
 };
 }  // namespace
 
@@ -33,6 +33,8 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--resume", args->resume, "continue from OUT/model.pt, bit for bit");
   sub->add_flag("--quiet", args->quiet, "no progress bar");
+  sub->add_flag("--no-privacy", args->no_privacy,
+                "debugging only: allow dp.noise_multiplier 0 (no noise; the checkpoint records epsilon = inf)");
   add_common_options(*sub, args->common);
   sub->callback([args] {
     apply_common_options(args->common);
@@ -44,20 +46,28 @@ void add_train_command(CLI::App& app) {
     opts.out_dir = args->out;
     opts.resume = args->resume;
     opts.progress = !args->quiet;
+    opts.no_privacy = args->no_privacy;
     std::signal(SIGINT, on_sigint);
     opts.stop_requested = [] { return g_stop.load(); };
     auto s = train::train(config, opts);
     std::signal(SIGINT, SIG_DFL);
     if (s.interrupted) return;
     if (!config.table.path.empty()) {
-      std::printf("trained %ld epochs in %.1f s: test MSE %.4f\ncheckpoint: %s/model.pt\n", (long)s.epochs_done,
-                  s.seconds, s.test_mse, args->out.c_str());
+      if (config.table.task == "regression")
+        std::printf("trained %ld epochs in %.1f s: test MSE %.4f\n", (long)s.epochs_done, s.seconds, s.test_mse);
+      else
+        std::printf("trained %ld epochs in %.1f s: test accuracy %.2f%%\n", (long)s.epochs_done, s.seconds,
+                    100 * s.clean_accuracy);
+      std::printf("checkpoint: %s/model.pt\n", args->out.c_str());
       return;
     }
     std::printf("trained %ld epochs in %.1f s: test accuracy %.2f%%", (long)s.epochs_done, s.seconds,
                 100 * s.clean_accuracy);
     for (size_t i = 0; i < s.certified_accuracy.size(); ++i)
       std::printf(", certified@%.3f %.2f%%", config.radii[i], 100 * s.certified_accuracy[i]);
+    if (config.dp.enabled)
+      std::printf("\nprivacy: epsilon %.4g spent at delta %g%s", s.epsilon, config.dp.delta,
+                  s.budget_spent ? " (budget reached: stopped early)" : "");
     std::printf("\ncheckpoint: %s/model.pt\n", args->out.c_str());
   });
 }

@@ -10,6 +10,7 @@
 #include "lipkit/layers/activations.h"
 #include "lipkit/layers/aol.h"
 #include "lipkit/layers/cpl.h"
+#include "lipkit/layers/dp_linear.h"
 #include "lipkit/layers/linf_dist.h"
 #include "lipkit/layers/lipschitz_layer.h"
 #include "lipkit/layers/mean_shift.h"

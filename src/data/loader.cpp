@@ -18,6 +18,8 @@ BatchLoader::BatchLoader(const Dataset& data, LoaderOptions options)
   TORCH_CHECK(options_.batch_size > 0, "BatchLoader: batch_size must be positive, got ",
               options_.batch_size);
   TORCH_CHECK(data_.size() > 0, "BatchLoader: data set ", data_.name, " is empty");
+  TORCH_CHECK(options_.poisson_rate >= 0 && options_.poisson_rate <= 1, "BatchLoader: poisson_rate must be in [0, 1], ",
+              "got ", options_.poisson_rate);
 }
 
 BatchLoader::~BatchLoader() {
@@ -25,6 +27,7 @@ BatchLoader::~BatchLoader() {
 }
 
 int64_t BatchLoader::batches_per_epoch() const {
+  if (options_.poisson_rate > 0) return std::max<int64_t>(1, std::llround(1.0 / options_.poisson_rate));
   const int64_t n = data_.size(), b = options_.batch_size;
   return options_.drop_last ? std::max<int64_t>(n / b, 1) : (n + b - 1) / b;
 }
@@ -42,14 +45,21 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t start_batch) {
   next_ = start_batch;
 }
 
+torch::Tensor BatchLoader::indices(int64_t b) const {
+  if (options_.poisson_rate <= 0) {
+    const int64_t start = b * options_.batch_size;
+    return order_.narrow(0, start, std::min(options_.batch_size, data_.size() - start));
+  }
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(mix(options_.seed ^ 0x5d1f7a3cULL, epoch_), b));
+  return (torch::rand({data_.size()}, gen, torch::kDouble) < options_.poisson_rate).nonzero().view(-1);
+}
+
 Batch BatchLoader::make_batch(int64_t b) const {
-  const int64_t start = b * options_.batch_size;
-  const int64_t len = std::min(options_.batch_size, data_.size() - start);
-  auto idx = order_.narrow(0, start, len);
+  auto idx = indices(b);
   Batch batch;
   batch.index = b;
-  batch.x = augment(to_float(data_.images.index_select(0, idx)), options_.augment,
-                    mix(mix(options_.seed, epoch_), b));
+  auto x = to_float(data_.images.index_select(0, idx));
+  batch.x = idx.numel() ? augment(x, options_.augment, mix(mix(options_.seed, epoch_), b)) : x;
   batch.y = data_.labels.index_select(0, idx);
   return batch;
 }

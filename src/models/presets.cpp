@@ -35,7 +35,7 @@ std::vector<std::string> preset_names() {
   return {"cpl-s", "cpl-m", "cpl-l", "cpl-xl", "sll-s", "sll-m", "sll-l", "sll-xl",
           "aol-s", "cpl-fmnist", "sll-fmnist", "aol-fmnist", "aol-spline-fmnist", "sll-spline-fmnist", "plain-fmnist", "monotonic-autompg",
           "sortnet-mnist", "sortnet-mnist-0.3", "sortnet-cifar10-2", "sortnet-cifar10-8",
-          "sortnet-fmnist", "linfdist-fmnist"};
+          "sortnet-fmnist", "linfdist-fmnist", "dp-fmnist"};
 }
 
 ModelSpec model_preset(const std::string& name) {
@@ -99,6 +99,16 @@ ModelSpec model_preset(const std::string& name) {
   if (name == "linfdist-fmnist") {
     ModelSpec s = sortnet(5, 512, 1.0, 10);
     s.family = "linfdist";
+    return s;
+  }
+  if (name == "dp-fmnist") {  // lip-dp's private MLP: clipped input, 3 projected dense layers, GroupSort
+    ModelSpec s;
+    s.family = "dp";
+    s.conv_layers = 0;
+    s.dense_layers = 3;
+    s.width = 256;
+    s.group_size = 2;
+    s.input_norm = 10.0;
     return s;
   }
   std::string known;
@@ -251,6 +261,26 @@ torch::nn::Sequential monotonic_model(const ModelSpec& s) {
   return net;
 }
 
+// The private MLP (lip-dp): mean subtraction, flatten, input clipping to norm input_norm, then
+// DpLinear + GroupSort layers and a DpLinear head; every parametrised layer has a sensitivity bound.
+torch::nn::Sequential dp_model(const ModelSpec& s) {
+  TORCH_CHECK(s.dense_layers >= 1, "model.dense_layers of a dp net must be >= 1, got ", s.dense_layers);
+  TORCH_CHECK(s.width >= 1 && s.width % s.group_size == 0, "model.width (", s.width,
+              ") must be a positive multiple of model.group_size (", s.group_size, ")");
+  torch::nn::Sequential net;
+  net->push_back("normalize", InputNormalization(InputNormalizationOptions(input_mean(s), s.std)));
+  net->push_back("flatten", torch::nn::Flatten());
+  net->push_back("clip", DpBoundedInput(s.input_norm));
+  int64_t in = s.in_channels * s.image_size * s.image_size;
+  for (int64_t i = 0; i + 1 < s.dense_layers; ++i) {
+    net->push_back(DpLinear(in, s.width));
+    net->push_back(GroupSort(GroupSortOptions(s.group_size)));
+    in = s.width;
+  }
+  net->push_back("head", DpLinear(in, s.num_classes));
+  return net;
+}
+
 // CPL or SLL: channel padding, residual convs, sum pooling, residual dense layers.
 int64_t residual_body(torch::nn::Sequential& net, const ModelSpec& s) {
   const bool cpl = s.family == "cpl";
@@ -291,10 +321,11 @@ void add_head(torch::nn::Sequential& net, const ModelSpec& s, int64_t features) 
 
 torch::nn::Sequential build_model(const ModelSpec& s) {
   TORCH_CHECK(s.family == "cpl" || s.family == "sll" || s.family == "aol" || s.family == "plain" ||
-                  s.family == "sortnet" || s.family == "linfdist" || s.family == "monotonic",
-              "model.family must be cpl, sll, aol, plain, sortnet, linfdist or monotonic, got '", s.family, "'");
+                  s.family == "sortnet" || s.family == "linfdist" || s.family == "monotonic" || s.family == "dp",
+              "model.family must be cpl, sll, aol, plain, sortnet, linfdist, monotonic or dp, got '", s.family, "'");
   check_activation(s);
   if (s.family == "monotonic") return monotonic_model(s);
+  if (s.family == "dp") return dp_model(s);
   if (s.family == "sortnet" || s.family == "linfdist") return distance_model(s, input_mean(s));
   check_image_spec(s);
   torch::nn::Sequential net;

@@ -23,7 +23,7 @@ nlohmann::json spec_to_json(const models::ModelSpec& s) {
           {"sort_k", s.sort_k}, {"activation", s.activation}, {"spline_knots", s.spline_knots},
           {"spline_grid", s.spline_grid}, {"spline_init", s.spline_init}, {"lambda", s.lambda},
           {"group_size", s.group_size}, {"increasing", s.increasing}, {"decreasing", s.decreasing},
-          {"monotonic_outputs", outputs}, {"monotone", s.monotone}};
+          {"monotonic_outputs", outputs}, {"monotone", s.monotone}, {"input_norm", s.input_norm}};
 }
 
 models::ModelSpec spec_from_json(const nlohmann::json& j) {
@@ -57,6 +57,7 @@ models::ModelSpec spec_from_json(const nlohmann::json& j) {
     s.monotonic_outputs.push_back({o.at("increasing").get<std::vector<std::string>>(),
                                    o.at("decreasing").get<std::vector<std::string>>()});
   s.monotone = j.value("monotone", s.monotone);
+  s.input_norm = j.value("input_norm", s.input_norm);
   return s;
 }
 

@@ -84,6 +84,7 @@ void read_model(const nlohmann::json& j, TrainConfig& c, std::vector<std::string
   r.get("spline_init", m.spline_init);
   r.get("lambda", m.lambda);
   r.get("group_size", m.group_size);
+  r.get("input_norm", m.input_norm);
   if (r.has("monotonic")) {
     Reader mono(r.at("monotonic"), "model.monotonic.", unknown, source);
     m.increasing.clear();  // the section replaces the preset's constraints as a whole
@@ -224,6 +225,17 @@ void check_values(const TrainConfig& c, const std::string& source) {
               ": table.task must be regression, binary or multiclass, got '", c.table.task, "'");
   TORCH_CHECK(c.table.missing == "error" || c.table.missing == "drop", source,
               ": table.missing must be error or drop, got '", c.table.missing, "'");
+  if (c.dp.enabled) {
+    const auto& d = c.dp;
+    TORCH_CHECK(d.epsilon > 0 || d.noise_multiplier >= 0, source, ": dp.epsilon (the budget) must be positive ",
+                "unless dp.noise_multiplier is given, got ", d.epsilon);
+    TORCH_CHECK(d.delta > 0 && d.delta < 1, source, ": dp.delta must be in (0, 1), got ", d.delta);
+    TORCH_CHECK(d.sampling_rate >= 0 && d.sampling_rate <= 1, source, ": dp.sampling_rate must be in [0, 1] ",
+                "(0: batch_size / examples), got ", d.sampling_rate);
+    TORCH_CHECK(d.input_norm >= 0, source, ": dp.input_norm must be >= 0 (0: model.input_norm), got ", d.input_norm);
+    TORCH_CHECK(d.mode == "global" || d.mode == "per_layer", source, ": dp.mode must be global or per_layer, got '",
+                d.mode, "'");
+  }
   TORCH_CHECK(c.regularization.tv2 >= 0, source, ": regularization.tv2 must be >= 0, got ", c.regularization.tv2);
   TORCH_CHECK(c.model.activation == "spline" || (c.regularization.tv2 == 0 && c.optimizer.spline_lr == 0), source,
               ": regularization.tv2 and optimizer.spline_lr apply to spline activations only (model.activation "
@@ -264,6 +276,17 @@ TrainConfig config_from_json(const nlohmann::json& j, const std::string& source)
     t.get("test_fraction", c.table.test_fraction);
     t.get("task", c.table.task);
     t.finish();
+  }
+  if (r.has("dp")) {
+    Reader d(r.at("dp"), "dp.", unknown, source);
+    c.dp.enabled = true;
+    d.get("epsilon", c.dp.epsilon);
+    d.get("delta", c.dp.delta);
+    d.get("sampling_rate", c.dp.sampling_rate);
+    d.get("noise_multiplier", c.dp.noise_multiplier);
+    d.get("input_norm", c.dp.input_norm);
+    d.get("mode", c.dp.mode);
+    d.finish();
   }
   if (r.has("regularization")) {
     Reader g(r.at("regularization"), "regularization.", unknown, source);
@@ -323,9 +346,9 @@ nlohmann::json to_json(const TrainConfig& c) {
                           {"activation", m.activation}, {"spline_knots", m.spline_knots},
                           {"spline_grid", m.spline_grid}, {"spline_init", m.spline_init},
                           {"lambda", m.lambda}, {"group_size", m.group_size},
-                          {"monotonic", monotonic_json(m)}};
+                          {"monotonic", monotonic_json(m)}, {"input_norm", m.input_norm}};
   if (!c.preset.empty()) model["preset"] = c.preset;
-  return {{"model", model},
+  nlohmann::json j = {{"model", model},
           {"data", c.data},
           {"epochs", c.epochs},
           {"batch_size", c.batch_size},
@@ -364,6 +387,11 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"norm", to_string(c.norm)},
           {"augment", {{"crop_padding", c.augment.crop_padding}, {"flip", c.augment.flip}}},
           {"radii", c.radii}};
+  if (c.dp.enabled)
+    j["dp"] = {{"epsilon", c.dp.epsilon},           {"delta", c.dp.delta},
+               {"sampling_rate", c.dp.sampling_rate}, {"noise_multiplier", c.dp.noise_multiplier},
+               {"input_norm", c.dp.input_norm},     {"mode", c.dp.mode}};
+  return j;
 }
 
 nlohmann::json applicable_config(const nlohmann::json& config) {
@@ -384,8 +412,13 @@ nlohmann::json applicable_config(const nlohmann::json& config) {
     }
     const bool splines = m.value("activation", std::string()) == "spline";
     if (family != "aol" && family != "cpl" && family != "sll") m.erase("activation");
+    if (family != "dp") m.erase("input_norm");
+    if (family == "dp") {
+      for (const char* key : {"conv_layers", "conv_hidden", "dense_hidden", "pool", "head", "std"}) m.erase(key);
+    }
     if (family != "monotonic") {
-      for (const char* key : {"lambda", "group_size", "monotonic"}) m.erase(key);
+      for (const char* key : {"lambda", "monotonic"}) m.erase(key);
+      if (family != "dp") m.erase("group_size");
       c.erase("table");
     } else {
       for (const char* key : {"conv_layers", "conv_hidden", "dense_hidden", "pool", "head", "std"}) m.erase(key);

@@ -76,6 +76,7 @@ CheckpointInfo checkpoint_info(const std::string& path) {
   info.config = applicable_config(m.meta.value("config", nlohmann::json::object()));
   info.last_metrics = last_metrics_line(path);
   if (m.meta.contains("table")) info.table = table_info(path);
+  if (m.meta.contains("dp")) info.dp = m.meta.at("dp");
   return info;
 }
 

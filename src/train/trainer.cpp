@@ -18,7 +18,10 @@
 #include "lipkit/layers/spline.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/certify/reestimate.h"
+#include "lipkit/dp/mechanism.h"
+#include "lipkit/layers/dp_linear.h"
 #include "train/loop_support.h"
+#include "train/private_training.h"
 
 namespace lipkit::train {
 
@@ -102,7 +105,9 @@ models::ModelSpec spec_for(const TrainConfig& config, const data::Dataset& train
   spec.num_classes = train_data.num_classes;
   TORCH_CHECK(train_data.height() == train_data.width(), "train: square images expected, got ",
               train_data.height(), "x", train_data.width());
-  spec.mean = data::channel_mean(train_data);
+  // a private run may not use statistics of its training data: it subtracts the mid-grey 0.5
+  if (config.dp.input_norm > 0) spec.input_norm = config.dp.input_norm;
+  spec.mean = spec.family == "dp" ? std::vector<double>(spec.in_channels, 0.5) : data::channel_mean(train_data);
   if ((spec.family == "sortnet" || spec.family == "linfdist") && spec.std.empty())
     spec.std.assign(spec.in_channels, data::pixel_std(train_data));
   return spec;
@@ -129,12 +134,14 @@ class Run {
  private:
   void resume_or_start();
   bool train_epoch(int64_t epoch, EpochStats& stats);  // false: interrupted (checkpoint saved)
-  void train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats);
+  bool train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats);  // false: privacy budget spent
   certify::CertifyResult evaluate(bool final_epoch);
   void log_epoch(int64_t epoch, const EpochStats& stats, const certify::CertifyResult& cert);
   nlohmann::json meta_for(int64_t epoch, int64_t batch) const {
-    return {{"config", config_json_}, {"spec", spec_to_json(spec_)}, {"epoch", epoch}, {"batch", batch},
-            {"data", train_data_.name}};
+    nlohmann::json m = {{"config", config_json_}, {"spec", spec_to_json(spec_)}, {"epoch", epoch}, {"batch", batch},
+                        {"data", train_data_.name}};
+    if (private_) m["dp"] = private_->meta();
+    return m;
   }
 
   const TrainConfig& config_;
@@ -150,7 +157,8 @@ class Run {
   bool tty_ = false, distance_net_ = false;
   double current_p_ = 0, eps_scale_ = 1;
   torch::Tensor ce_scale_;
-  bool has_splines_ = false;
+  bool has_splines_ = false, has_dp_layers_ = false, budget_spent_ = false;
+  std::unique_ptr<detail::PrivateTraining> private_;
   ExtraTensors extra_;
   TrainSummary summary_;
 };
@@ -175,7 +183,13 @@ void Run::resume_or_start() {
     extra_ = {{"ce_scale", ce_scale_}};
   }
   optimizer_ = make_optimizer(config_.optimizer, groups);
-  for (auto& m : model_->modules()) has_splines_ = has_splines_ || m->as<LinearSplineImpl>() != nullptr;
+  for (auto& m : model_->modules()) {
+    has_splines_ = has_splines_ || m->as<LinearSplineImpl>() != nullptr;
+    has_dp_layers_ = has_dp_layers_ || m->as<DpLinearImpl>() != nullptr;
+  }
+  if (config_.dp.enabled)
+    private_ = std::make_unique<detail::PrivateTraining>(config_, model_, train_data_.size(), spec_.num_classes,
+                                                 options_.no_privacy);
   if (options_.resume) load_state(ckpt_, *model_, optimizer_.get(), extra_);
   std::ofstream(options_.out_dir + "/config.json") << config_json_.dump(2) << "\n";
   data::LoaderOptions lo;
@@ -183,9 +197,17 @@ void Run::resume_or_start() {
   lo.shuffle = true;
   lo.seed = config_.seed;
   lo.augment = config_.augment;
+  if (private_) lo.poisson_rate = private_->sampling_rate();
   loader_ = std::make_unique<data::BatchLoader>(train_data_, lo);
   nb_ = loader_->batches_per_epoch();
   total_steps_ = nb_ * config_.epochs;
+  if (private_) {
+    private_->restore(start_epoch_ * nb_ + start_batch_);
+    if (options_.progress)
+      std::fprintf(stderr, "private training: Poisson rate q %.6g (%ld steps per epoch), noise multiplier %.6g, "
+                   "budget epsilon %g at delta %g\n", private_->sampling_rate(), (long)nb_, private_->sigma(),
+                   config_.dp.epsilon, config_.dp.delta);
+  }
   tty_ = options_.progress && ::isatty(STDERR_FILENO);
   // Distance nets (SortNet, l_inf-dist): p follows the schedule; evaluation is at p = inf.
   current_p_ = distance_p(config_.distance, 0.0);
@@ -194,10 +216,10 @@ void Run::resume_or_start() {
   eps_scale_ = spec_.std.empty() ? 1.0 : 1.0 / *std::min_element(spec_.std.begin(), spec_.std.end());
 }
 
-void Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats) {
+bool Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats) {
+  if (private_ && !private_->budget_allows_step()) return false;
   const int64_t step = epoch * nb_ + batch.index;
   const double factor = learning_rate(config_.schedule, 1.0, step, total_steps_);
-  const double lr = config_.optimizer.lr * factor;
   set_lr(*optimizer_, config_.optimizer, factor);
   const auto& ds = config_.distance;
   const double rho_p = phase_progress(ds.p_epochs_begin, ds.p_epochs_end, step, nb_);
@@ -211,17 +233,24 @@ void Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats)
   state.lam = config_.loss.lam0 * std::pow(config_.loss.lam_end / config_.loss.lam0, rho_p);
   state.ce_scale = ce_scale_;
   optimizer_->zero_grad();
-  auto logits = model_->forward(batch.x);
-  auto loss = compute_loss(config_.loss, logits, batch.y, state);
-  if (config_.regularization.tv2 > 0) loss = loss + config_.regularization.tv2 * spline_tv2(*model_);
-  const double lv = loss.item<double>();
-  TORCH_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, " batch ", batch.index + 1, " (lr ",
-              lr, "); stopped. The last good checkpoint is ", ckpt_, "; lower optimizer.lr or check the data");
-  loss.backward();
+  const int64_t n = batch.y.size(0);
+  if (n > 0) {  // a Poisson batch may be empty: it still gets its noise
+    auto logits = model_->forward(batch.x);
+    auto loss = compute_loss(config_.loss, logits, batch.y, state);
+    if (config_.regularization.tv2 > 0) loss = loss + config_.regularization.tv2 * spline_tv2(*model_);
+    const double lv = loss.item<double>();
+    TORCH_CHECK(std::isfinite(lv), "train: loss is ", lv, " at epoch ", epoch + 1, " batch ", batch.index + 1,
+                " (lr ", config_.optimizer.lr * factor, "); stopped. The last good checkpoint is ", ckpt_,
+                "; lower optimizer.lr or check the data");
+    (private_ ? loss * double(n) : loss).backward();  // private: the sum of per-example gradients
+    stats.loss_sum += lv * n;
+    stats.correct += (logits.argmax(1) == batch.y).sum().item<double>();
+    stats.seen += n;
+  }
+  if (private_) private_->privatize(model_, step);
   optimizer_->step();
-  stats.loss_sum += lv * batch.y.size(0);
-  stats.correct += (logits.argmax(1) == batch.y).sum().item<double>();
-  stats.seen += batch.y.size(0);
+  if (has_dp_layers_) dp::project(*model_);  // post-processing: keeps every DpLinear 1-Lipschitz
+  return true;
 }
 
 bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
@@ -230,12 +259,15 @@ bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
   const auto e0 = Clock::now();
   data::Batch batch;
   while (loader_->next(batch)) {
-    train_step(batch, epoch, stats);
+    if (!train_step(batch, epoch, stats)) {
+      budget_spent_ = true;
+      break;
+    }
     if (options_.progress) {
       const double secs = std::chrono::duration<double>(Clock::now() - e0).count();
       if (tty_ || batch.index + 1 == nb_ || (batch.index + 1) % 50 == 0)
-        progress_line(tty_, epoch, config_.epochs, batch.index, nb_, stats.loss_sum / stats.seen,
-                      stats.correct / stats.seen, stats.seen / std::max(secs, 1e-9));
+        progress_line(tty_, epoch, config_.epochs, batch.index, nb_, stats.loss_sum / std::max(stats.seen, 1.0),
+                      stats.correct / std::max(stats.seen, 1.0), stats.seen / std::max(secs, 1e-9));
     }
     if (options_.stop_requested && options_.stop_requested() && batch.index + 1 < nb_) {
       save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch, batch.index + 1), extra_);
@@ -298,6 +330,13 @@ void Run::log_epoch(int64_t epoch, const EpochStats& stats, const certify::Certi
     cert_text += buf;
   }
   line["certified"] = certified;
+  if (private_) {
+    const double eps = private_->epsilon();
+    line["epsilon"] = std::isinf(eps) ? nlohmann::json("inf") : nlohmann::json(eps);
+    char buf[48];
+    std::snprintf(buf, sizeof buf, " epsilon %.4g", eps);
+    cert_text += buf;
+  }
   if (has_splines_) {
     char buf[48];
     std::snprintf(buf, sizeof buf, " tv2 %.4g", line["tv2"].get<double>());
@@ -332,7 +371,15 @@ TrainSummary Run::run() {
     log_epoch(epoch, stats, cert);
     record(cert);
     summary_.epochs_done = epoch + 1;
+    if (budget_spent_) {
+      if (options_.progress)
+        std::fprintf(stderr, "privacy budget epsilon %g spent: stopped after epoch %ld\n", config_.dp.epsilon,
+                     (long)epoch + 1);
+      break;
+    }
   }
+  if (private_) summary_.epsilon = private_->epsilon();
+  summary_.budget_spent = budget_spent_;
   summary_.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return summary_;
 }

@@ -79,6 +79,8 @@ std::vector<LayerCase> layer_cases() {
   add("LipschitzLinear_inf", seq<LipschitzLinear>([] {
         return LipschitzLinear(LipschitzLinearOptions(6, 5).kind("inf").vectorwise(false));
       }), {6}, Norm::Linf);
+  add("DpLinear", seq<DpLinear>([] { return DpLinear(6, 5); }), {6});
+  add("DpBoundedInput", seq<DpBoundedInput>([] { return DpBoundedInput(1.5); }), {3, 2});
   add("CplLinear_spline", seq<CplLinear>([] {
         return CplLinear(CplLinearOptions(6, 8).activation("spline").spline_knots(11).spline_grid(0.3));
       }), {6});

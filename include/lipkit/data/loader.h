@@ -22,6 +22,10 @@ struct LoaderOptions {
   bool drop_last = false;
   uint64_t seed = 0;
   Augment augment;
+  /// > 0: Poisson sampling (private training): every batch includes each example independently with
+  /// this probability, drawn from (seed, epoch, batch); round(1 / rate) batches per epoch, of varying
+  /// size (empty ones included); batch_size, shuffle and drop_last are then unused.
+  double poisson_rate = 0;
 };
 
 class BatchLoader {
@@ -36,6 +40,7 @@ class BatchLoader {
   int64_t batches_per_epoch() const;
 
  private:
+  torch::Tensor indices(int64_t b) const;  // the examples of batch b of the current epoch
   Batch make_batch(int64_t b) const;
   const Dataset& data_;
   LoaderOptions options_;

@@ -33,6 +33,10 @@ namespace lipkit::models {
 /// in_channels is the number of (encoded) features; `increasing` / `decreasing` name features (for
 /// every output, or per output in `monotonic_outputs`: the official 2-D constraint matrix) and are
 /// resolved into `monotone` (+1 / -1 / 0 per feature, or per output and feature, row-major) from the data.
+/// dp (Bethune et al. 2024, private training without clipping): InputNormalization (mean) -> Flatten
+/// -> DpBoundedInput(input_norm) -> (dense_layers - 1) x (DpLinear(-> width), GroupSort(group_size))
+/// -> DpLinear(-> num_classes). 1-Lipschitz in l2 (certified as the others), and every parametrised
+/// layer has an analytic per-example gradient bound (dp/sensitivity.h).
 /// head: "lln" (NormalizedLinear, certified with the per-pair rule), "first" (FirstChannels) or
 /// "linear" (a plain Linear, for plain networks).
 /// The features an output is monotone in (names, resolved from the data).
@@ -41,7 +45,7 @@ struct MonotoneSet {
 };
 
 struct ModelSpec {
-  std::string family = "sll";  // cpl | sll | aol | plain | sortnet | linfdist | monotonic
+  std::string family = "sll";  // cpl | sll | aol | plain | sortnet | linfdist | monotonic | dp
   int64_t conv_layers = 20;
   int64_t dense_layers = 7;
   int64_t width = 45;
@@ -64,6 +68,8 @@ struct ModelSpec {
   std::vector<std::string> increasing, decreasing;
   std::vector<MonotoneSet> monotonic_outputs;  // one per output; empty: increasing / decreasing for all
   std::vector<int64_t> monotone;  // features, or outputs x features: +1 / -1 / 0
+  // dp: the l2 norm every (normalised, flattened) input is clipped to
+  double input_norm = 10.0;
   // Filled from the data set at build time.
   int64_t in_channels = 3;
   int64_t image_size = 32;
@@ -76,7 +82,8 @@ struct ModelSpec {
 /// aol-fmnist (small, for 28x28 grayscale on 2 cores), aol-spline-fmnist and sll-spline-fmnist (the
 /// same with learnable spline activations), plain-fmnist (an ordinary CNN); SortNet:
 /// sortnet-mnist (eps 0.1 setting), sortnet-mnist-0.3, sortnet-cifar10-2, sortnet-cifar10-8 (the
-/// paper MLPs, width 5120), sortnet-fmnist and linfdist-fmnist (small, lipkit's). throws: c10::Error listing the known names.
+/// paper MLPs, width 5120), sortnet-fmnist and linfdist-fmnist (small, lipkit's); monotonic-autompg; dp-fmnist (a private
+/// MLP). throws: c10::Error listing the known names.
 ModelSpec model_preset(const std::string& name);
 std::vector<std::string> preset_names();
 

@@ -38,6 +38,17 @@ struct TableSpec {
   std::string task = "regression";
 };
 
+/// Private training without clipping (Bethune et al. 2024): present when the config has a `dp` section.
+struct DpSpec {
+  bool enabled = false;
+  double epsilon = 0;           // the budget; > 0 required unless noise_multiplier is given
+  double delta = 1e-5;
+  double sampling_rate = 0;     // Poisson rate q; 0: batch_size / training examples
+  double noise_multiplier = -1; // sigma; < 0: calibrated so that the configured epochs spend epsilon
+  double input_norm = 0;        // > 0: the model's DpBoundedInput norm (model.input_norm otherwise)
+  std::string mode = "global";  // global | per_layer (dp/mechanism.h)
+};
+
 struct RegularizationSpec {
   double tv2 = 0;  // weight of the splines' TV(2) (spline_tv2) added to the loss
 };
@@ -54,6 +65,7 @@ struct TrainConfig {
   LossSpec loss;
   RegularizationSpec regularization;
   TableSpec table;  // path set: tabular training (monotonic family)
+  DpSpec dp;        // enabled: differentially private training (dp family)
   DistanceScheduleSpec distance;  // p and eps schedules of l_inf-distance nets
   data::Augment augment;
   Norm norm = Norm::L2;  // the norm of the per-epoch certificate ("l2" | "linf" in JSON)

@@ -24,6 +24,8 @@ struct CheckpointInfo {
   /// proven non-decreasing / non-increasing in, whether the proof holds with these weights, and the
   /// bound on each partial derivative w.r.t. the raw (unstandardised) feature (null otherwise).
   nlohmann::json table;
+  /// Private runs: the accounting (epsilon spent, delta, noise multiplier, sampling rate, steps; null otherwise).
+  nlohmann::json dp;
 };
 
 /// throws: c10::Error naming the file when it is not a readable lipkit checkpoint.

@@ -13,6 +13,7 @@ struct TrainOptions {
   std::string out_dir;  // holds model.pt, config.json, metrics.jsonl
   bool resume = false;  // continue from out_dir/model.pt
   bool progress = true; // progress bar on stderr
+  bool no_privacy = false;  // allow dp.noise_multiplier 0 (a debugging run, recorded as not private)
   /// polled after every batch; true saves a checkpoint and returns (Ctrl-C)
   std::function<bool()> stop_requested;
 };
@@ -24,6 +25,8 @@ struct TrainSummary {
   std::vector<double> certified_accuracy;  // at config.radii
   double seconds = 0;
   double test_mse = 0;  // tabular (regression) runs: in the target's units
+  double epsilon = 0;   // private runs: the epsilon spent (at dp.delta)
+  bool budget_spent = false;  // private runs: stopped because one more step would exceed dp.epsilon
 };
 
 /// Trains as configured. throws: c10::Error for bad data/config, and for a NaN or infinite loss
