@@ -1,5 +1,8 @@
 #include "lipkit/runtime.h"
 
+#include <fstream>
+#include <string>
+
 #include <ATen/Parallel.h>
 
 #include <cstdlib>
@@ -37,6 +40,22 @@ void configure_allocator() {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
+}
+
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      double kb = 0;
+      status >> kb;
+      return kb / 1024.0;
+    }
+    std::getline(status, key);
+  }
+  return 0.0;
 }
 
 }  // namespace lipkit

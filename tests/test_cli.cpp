@@ -143,6 +143,30 @@ TEST_F(Cli, PlainNetworkIsBoundedAndCertifiedByItsComputedBound) {
   EXPECT_NE(power.output.find("rests on an estimate"), std::string::npos) << power.output;
 }
 
+TEST_F(Cli, PrivateTrainingIsAccountedCertifiedAndSurvivesPgd) {
+  std::ofstream(dir_ + "/dp.json") << R"({"model": {"preset": "dp-fmnist", "width": 32}, "batch_size": 30, "epochs": 2,
+    "optimizer": {"lr": 0.01}, "dp": {"epsilon": 2, "input_norm": 5}, "radii": ["36/255"]})";
+  auto t = run("train --config " + dir_ + "/dp.json --out " + dir_ + "/dp --data " + data_ + " --subset 300 --quiet");
+  ASSERT_EQ(t.code, 0) << t.output;
+  EXPECT_NE(t.output.find("privacy: epsilon 2 spent at delta 1e-05"), std::string::npos) << t.output;
+  auto info = run("info --checkpoint " + dir_ + "/dp/model.pt");
+  ASSERT_EQ(info.code, 0) << info.output;
+  EXPECT_NE(info.output.find("differential privacy: private: epsilon 1.99"), std::string::npos) << info.output;
+  EXPECT_NE(info.output.find("after 20 steps"), std::string::npos) << info.output;
+  auto a = run("attack --checkpoint " + dir_ + "/dp/model.pt --data " + data_ + " --eps 36/255 --steps 20 --subset 100");
+  ASSERT_EQ(a.code, 0) << a.output;
+  EXPECT_NE(a.output.find("broken certificates 0"), std::string::npos) << a.output;
+  std::ofstream(dir_ + "/nonoise.json") << R"({"model": "dp-fmnist", "batch_size": 30, "epochs": 1,
+    "dp": {"noise_multiplier": 0}})";
+  auto refused = run("train --config " + dir_ + "/nonoise.json --out " + dir_ + "/nn --data " + data_ + " --subset 300");
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("--no-privacy"), std::string::npos) << refused.output;
+  auto debug = run("train --config " + dir_ + "/nonoise.json --out " + dir_ + "/nn --data " + data_ +
+                   " --subset 300 --quiet --no-privacy");
+  EXPECT_EQ(debug.code, 0) << debug.output;
+  EXPECT_NE(debug.output.find("privacy: epsilon inf"), std::string::npos) << debug.output;
+}
+
 TEST_F(Cli, TabularTrainPredictCheckAndInfo) {
   std::ofstream(dir_ + "/t.csv") << [] {
     std::string rows = "x,z,y\n";

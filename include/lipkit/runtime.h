@@ -14,4 +14,9 @@ int configure_threads(int n = 0);
 /// step at batch 256 ran 1.6x slower. No-op on other C libraries.
 void configure_allocator();
 
+/// The process's resident-set peak (VmHWM) in MB, and its reset (Linux /proc; 0 and a no-op elsewhere):
+/// how the benchmarks measure the peak memory of one phase.
+double peak_rss_mb();
+void reset_peak_rss();
+
 }  // namespace lipkit

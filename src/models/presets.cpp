@@ -108,7 +108,7 @@ ModelSpec model_preset(const std::string& name) {
     s.dense_layers = 3;
     s.width = 256;
     s.group_size = 2;
-    s.input_norm = 10.0;
+    s.input_norm = 20.0;
     return s;
   }
   std::string known;

@@ -1,5 +1,7 @@
 #include "lipkit/train/throughput.h"
 
+#include "lipkit/runtime.h"
+
 #include <torch/torch.h>
 
 #include <chrono>
@@ -9,22 +11,6 @@
 namespace lipkit::train {
 
 namespace {
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
-
-double peak_rss_mb() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      double kb = 0;
-      status >> kb;
-      return kb / 1024.0;
-    }
-    std::getline(status, key);
-  }
-  return 0.0;
-}
-
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
