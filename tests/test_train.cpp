@@ -226,6 +226,20 @@ TEST_F(Trainer, ResumeAfterInterruptionGivesTheSameWeights) {
   expect_resume_is_exact(small_config(data_), "trainer", 23, 3);  // mid second epoch (20 batches/epoch)
 }
 
+TEST_F(Trainer, PrivateRunResumesBitForBit) {
+  // Poisson batches, the noise and the accountant must all resume exactly
+  auto c = small_config(data_, "sll");
+  c.model = models::model_preset("dp-fmnist");
+  c.model.width = 16;
+  c.augment = {};
+  c.batch_size = 20;
+  c.dp.enabled = true;
+  c.dp.epsilon = 3;
+  c.dp.input_norm = 5;
+  c.epochs = 2;
+  expect_resume_is_exact(c, "dp", 13, 13);
+}
+
 TEST_F(Trainer, SortNetResumesBitForBit) {
   // random input subsets, the p schedule and mean-shift statistics must all resume exactly
   train::TrainConfig c;

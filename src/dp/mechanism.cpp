@@ -22,8 +22,9 @@ void add_noise(const std::vector<LayerSensitivity>& layers, double sigma, NoiseM
     const double std = sigma * (mode == NoiseMode::Global ? global : per * l.bound);
     for (auto p : l.parameters) {
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      auto noise = at::normal(0.0, 1.0, p.sizes(), gen, torch::TensorOptions().dtype(torch::kDouble));
-      p.mutable_grad().add_((noise * std).to(p.grad().options()));
+      // drawn on the CPU in the gradient's dtype (float32 Gaussian noise, as DP-SGD libraries add it)
+      auto noise = at::normal(0.0, std, p.sizes(), gen, p.grad().options().device(torch::kCPU));
+      p.mutable_grad().add_(noise.to(p.grad().device()));
     }
   }
 }

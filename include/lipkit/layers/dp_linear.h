@@ -18,13 +18,17 @@ struct DpLinearOptions {
   TORCH_ARG(int64_t, in_features);
   TORCH_ARG(int64_t, out_features);
   TORCH_ARG(bool, bias) = true;
-  /// Gram-iteration squarings of the proven norm bound used by project() (more: tighter, slower)
+  /// Gram-iteration squarings of the proven norm bound (more: tighter, slower)
   TORCH_ARG(int64_t, bound_iters) = 8;
+  /// power iterations per project() (the estimate it divides by; its vector persists in buffer u)
+  TORCH_ARG(int64_t, project_iters) = 2;
 };
 
-/// (N, in) -> (N, out): y = W x + b, no reparametrisation. Parameters: weight (out, in), bias (out).
-/// project() (called after every optimizer step) divides W by a proven bound of ||W||_2 when it
-/// exceeds 1, so the layer stays 1-Lipschitz up to rounding, which weight_norm_bound() includes.
+/// (N, in) -> (N, out): y = W x + b, no reparametrisation. Parameters: weight (out, in), bias (out);
+/// buffer u (in): the power-iteration vector. project() (called after every optimizer step) divides W
+/// by a power-iteration estimate of ||W||_2 when it exceeds 1, keeping the layer near 1-Lipschitz;
+/// what is stated, the Lipschitz bound for certification and the sensitivities, is weight_norm_bound(),
+/// a proven bound of the weight as stored (so an estimate slightly low costs nothing in soundness).
 class DpLinearImpl : public torch::nn::Cloneable<DpLinearImpl>, public LipschitzLayer {
  public:
   DpLinearImpl(int64_t in_features, int64_t out_features)
@@ -36,14 +40,13 @@ class DpLinearImpl : public torch::nn::Cloneable<DpLinearImpl>, public Lipschitz
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& input);
   double lipschitz_bound(Norm norm) const override;
-  /// A proven upper bound of ||W||_2 for the current weight (Gram iteration, or the projection's own
-  /// bound right after project()), cached until the weight changes.
+  /// A proven upper bound of ||W||_2 for the current weight (Gram iteration), cached until it changes.
   double weight_norm_bound() const;
-  /// W <- W / s when the proven bound s of ||W||_2 exceeds 1 (post-processing of a private step).
+  /// W <- W / s when the estimate s of ||W||_2 exceeds 1 (post-processing of a private step).
   void project();
 
   DpLinearOptions options;
-  torch::Tensor weight, bias;
+  torch::Tensor weight, bias, u;
 
  private:
   mutable detail::CachedBound bound_;
