@@ -341,6 +341,26 @@ TEST(Config, MonotonicConstraintsPerOutputAndTask) {
   }, {"x.json", "table.task", "regression, binary or multiclass", "'ranking'"});
 }
 
+TEST(Config, DpSectionRoundTripsAndIsChecked) {
+  auto c = train::config_from_json(nlohmann::json::parse(R"({"model": "dp-fmnist", "dp": {"epsilon": 2,
+      "mode": "per_layer", "input_norm": 7}})"), "x.json");
+  EXPECT_TRUE(c.dp.enabled);
+  EXPECT_EQ(c.dp.mode, "per_layer");
+  EXPECT_DOUBLE_EQ(c.dp.delta, 1e-5);
+  auto again = train::config_from_json(train::to_json(c), "round trip");
+  EXPECT_EQ(train::to_json(again), train::to_json(c));
+  EXPECT_FALSE(train::config_from_json(nlohmann::json::parse(R"({"model": "dp-fmnist"})"), "x.json").dp.enabled);
+  using lipkit::testing::expect_error;
+  expect_error([] { train::config_from_json(nlohmann::json::parse(R"({"dp": {"epsilon": 1, "mode": "each"}})"), "x.json"); },
+               {"x.json", "dp.mode", "'each'"});
+  expect_error([] { train::config_from_json(nlohmann::json::parse(R"({"dp": {"delta": 1e-5}})"), "x.json"); },
+               {"x.json", "dp.epsilon"});
+  expect_error([] { train::config_from_json(nlohmann::json::parse(R"({"dp": {"epsilon": 1, "delta": 2}})"), "x.json"); },
+               {"x.json", "dp.delta must be in (0, 1)", "2"});
+  expect_error([] { train::config_from_json(nlohmann::json::parse(R"({"dp": {"epsilon": 1, "clip": 1}})"), "x.json"); },
+               {"x.json", "dp.clip"});
+}
+
 TEST(Config, EveryShippedConfigParsesAndBuilds) {
   // every file in configs/: parsed; built and run once unless paper-sized (width 5120: 100M+ parameters)
   int64_t files = 0;
