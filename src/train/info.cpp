@@ -9,7 +9,6 @@
 #include "lipkit/layers/structure.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/config.h"
-#include "lipkit/layers/monotonic.h"
 #include "lipkit/train/tabular_model.h"
 
 namespace lipkit::train {
@@ -28,12 +27,10 @@ nlohmann::json last_metrics_line(const std::string& checkpoint) {
     return nullptr;  // a line cut by a crash is not worth failing info for
   }
 }
-// The monotone guarantee in words and numbers, per output.
-nlohmann::json table_info(const std::string& path) {
-  const auto m = load_tabular(path);
-  bool proven = true;
-  for (const auto& child : m.model->children())
-    if (auto* r = child->as<MonotonicResidualImpl>()) proven = r->monotone_proven();
+// The monotone guarantee in words and numbers, per output, of the checkpoint's model as loaded.
+nlohmann::json table_info(const EvalModel& loaded, const std::string& path) {
+  const auto m = tabular_model(loaded.model, loaded.meta, path);
+  const bool proven = monotone_proven(m);
   const auto bounds = raw_partial_bounds(m);
   nlohmann::json outputs = nlohmann::json::array();
   for (int64_t k = 0; k < m.constraints.size(0); ++k) {
@@ -75,7 +72,7 @@ CheckpointInfo checkpoint_info(const std::string& path) {
   info.next_batch = m.meta.value("batch", 0);
   info.config = applicable_config(m.meta.value("config", nlohmann::json::object()));
   info.last_metrics = last_metrics_line(path);
-  if (m.meta.contains("table")) info.table = table_info(path);
+  if (m.meta.contains("table")) info.table = table_info(m, path);
   if (m.meta.contains("dp")) info.dp = m.meta.at("dp");
   return info;
 }

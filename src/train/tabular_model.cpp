@@ -49,10 +49,17 @@ nlohmann::json tabular_meta(const data::Table& all, const data::Table& train_row
 }
 
 TabularModel load_tabular(const std::string& checkpoint) {
+  nlohmann::json meta;
+  auto model = load_model(checkpoint, &meta);
+  return tabular_model(model, std::move(meta), checkpoint);
+}
+
+TabularModel tabular_model(torch::nn::Sequential model, nlohmann::json meta, const std::string& source) {
   TabularModel m;
-  m.model = load_model(checkpoint, &m.meta);
+  m.model = model;
+  m.meta = std::move(meta);
   m.model->eval();
-  TORCH_CHECK(m.meta.contains("table"), checkpoint, ": not a model trained on a table (no column schema in the ",
+  TORCH_CHECK(m.meta.contains("table"), source, ": not a model trained on a table (no column schema in the ",
               "checkpoint; it was trained on '", m.meta.value("data", std::string("?")), "')");
   const auto& t = m.meta.at("table");
   for (const auto& c : t.at("columns"))
@@ -118,6 +125,8 @@ void write_predictions(const TabularModel& m, const std::string& in, const std::
   }
   TORCH_CHECK(std::rename(tmp.c_str(), out.c_str()) == 0, out, ": cannot rename ", tmp, " into place");
 }
+
+bool monotone_proven(const TabularModel& m) { return residual_of(m).monotone_proven(); }
 
 torch::Tensor raw_partial_bounds(const TabularModel& m) {
   auto& r = residual_of(m);

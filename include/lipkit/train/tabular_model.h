@@ -34,6 +34,8 @@ nlohmann::json tabular_meta(const data::Table& all, const data::Table& train_row
 
 /// throws: c10::Error naming the file when it is not a checkpoint of a model trained on a table.
 TabularModel load_tabular(const std::string& checkpoint);
+/// The same from a model and metadata already read (`source` names them in errors).
+TabularModel tabular_model(torch::nn::Sequential model, nlohmann::json meta, const std::string& source);
 
 /// Reads rows by column name in any order (the checkpoint's encoding; the target column may be
 /// absent). throws: c10::Error naming file, line and column; a missing value is always an error.
@@ -46,6 +48,9 @@ torch::Tensor predict(const TabularModel& m, const torch::Tensor& x);
 /// Writes `out` (CSV, atomically): one line per row of `in`, in order: the predicted target, and for
 /// classification the probability of each class (columns "p(<label>)").
 void write_predictions(const TabularModel& m, const std::string& in, const std::string& out);
+
+/// Whether the monotone guarantee holds with the current weights (MonotonicResidual::monotone_proven).
+bool monotone_proven(const TabularModel& m);
 
 /// The bound on every partial derivative of output k w.r.t. raw feature i: |d f_k / d x_i| <=
 /// pair_bound / std_i, in the output's units (target units for regression, logits otherwise) per raw
