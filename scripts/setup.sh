@@ -11,6 +11,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
   libcairo2-dev fonts-dejavu-core   # certify --plot: PNG and SVG with text
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist, the demo data set
+  python3-dev pybind11-dev python3-torch python3-numpy python3-pytest   # the Python package (same LibTorch)
 )
 
 missing=()

@@ -18,6 +18,7 @@ void add_bench_command(CLI::App& app);
 void add_lipschitz_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_check_monotonic_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 using data::split_commas;
 

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   lipkit::cli::add_lipschitz_command(app);
   lipkit::cli::add_predict_command(app);
   lipkit::cli::add_check_monotonic_command(app);
+  lipkit::cli::add_export_command(app);
   lipkit::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);

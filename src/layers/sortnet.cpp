@@ -45,16 +45,9 @@ torch::Tensor SortNetLinearImpl::forward(const torch::Tensor& input) {
   const bool subset = is_training() && (torch::GradMode::is_enabled() || !std::isinf(p));
   if (subset && options.q() < 1) {
     // One subset per batch (the official code draws one per 32 samples); unbiased either way.
-    const int64_t n = options.in_features();
     const int64_t s = step.item<int64_t>();
     step.add_(1);
-    std::mt19937_64 rng(options.seed() * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(s));
-    std::bernoulli_distribution keep(options.q());
-    std::vector<int64_t> kept;
-    kept.reserve(n);
-    for (int64_t i = 0; i < n; ++i)
-      if (keep(rng)) kept.push_back(i);
-    if (kept.empty()) kept.push_back(static_cast<int64_t>(rng() % static_cast<uint64_t>(n)));
+    auto kept = sortnet_subset(options.seed(), s, options.in_features(), options.q());
     auto idx = torch::tensor(kept, torch::TensorOptions().dtype(torch::kLong).device(input.device()));
     y = kernels::lp_dist(input.index_select(1, idx), weight.index_select(1, idx), p, "SortNetLinear");
   } else if (subset) {
@@ -84,6 +77,17 @@ std::pair<torch::Tensor, torch::Tensor> SortNetLinearImpl::interval_bounds(const
 
 void NegatedDistanceImpl::pretty_print(std::ostream& stream) const {
   stream << "lipkit::NegatedDistance()";
+}
+
+std::vector<int64_t> sortnet_subset(uint64_t seed, int64_t step, int64_t n, double q) {
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step));
+  std::bernoulli_distribution keep(q);
+  std::vector<int64_t> kept;
+  kept.reserve(n);
+  for (int64_t i = 0; i < n; ++i)
+    if (keep(rng)) kept.push_back(i);
+  if (kept.empty()) kept.push_back(static_cast<int64_t>(rng() % static_cast<uint64_t>(n)));
+  return kept;
 }
 
 int64_t set_distance_p(torch::nn::Module& module, double p) {

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "lipkit/layers/sortnet.h"
+#include "lipkit/models/description.h"
 
 #include <torch/torch.h>
 
@@ -136,8 +137,12 @@ void load_state(const std::string& path, torch::nn::Module& model, torch::optim:
 
 torch::nn::Sequential load_model(const std::string& path, nlohmann::json* meta) {
   auto m = read_checkpoint_meta(path);
-  TORCH_CHECK(m.contains("spec"), path, ": checkpoint metadata has no model spec");
-  auto model = models::build_model(spec_from_json(m.at("spec")));
+  TORCH_CHECK(m.contains("spec") || m.contains("layers"), path,
+              ": checkpoint metadata has neither a model spec nor a layer description");
+  // "layers": a model composed outside the presets (the Python package writes those)
+  auto model = m.contains("spec") ? models::build_model(spec_from_json(m.at("spec")))
+                                  : models::build_sequential(m.at("layers"));
+  if (m.value("dtype", std::string("float32")) == "float64") model->to(torch::kDouble);  // e.g. written by Python
   load_state(path, *model, nullptr);
   model->eval();
   if (meta != nullptr) *meta = std::move(m);
@@ -152,7 +157,7 @@ EvalModel load_for_evaluation(const std::string& path) {
   m.data = m.meta.value("data", std::string("fashion-mnist"));
   const auto model = m.meta.value("config", nlohmann::json::object()).value("model", nlohmann::json::object());
   m.name = model.is_object() ? model.value("preset", std::string()) : std::string();
-  if (m.name.empty()) m.name = m.meta.at("spec").value("family", std::string("model"));
+  if (m.name.empty()) m.name = m.meta.value("spec", nlohmann::json::object()).value("family", std::string("model"));
   return m;
 }
 

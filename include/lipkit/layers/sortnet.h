@@ -7,6 +7,7 @@
 // S keeping each input with probability q: an l_p/l_inf-distance pass on a subset of the inputs,
 // never a sort. Evaluation uses the top k (10) order statistics, renormalized, as the official code.
 
+#include <vector>
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
@@ -60,6 +61,10 @@ class SortNetLinearImpl : public torch::nn::Cloneable<SortNetLinearImpl>, public
   torch::Tensor weight, bias, step;
 };
 TORCH_MODULE(SortNetLinear);
+
+/// The inputs a SortNetLinear keeps at training step `step` (each with probability q, at least one):
+/// a function of (seed, step) alone, so twins (the Python layer) and resumed runs draw the same.
+std::vector<int64_t> sortnet_subset(uint64_t seed, int64_t step, int64_t n, double q);
 
 /// Logits of a distance network: -x (the closest center wins). 1-Lipschitz in every norm. (The
 /// learnable temperature of the SortNet loss's cross-entropy term is the trainer's, not the model's:
