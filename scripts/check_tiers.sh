@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fails when an #include goes from a lower tier to a higher one (README, "Architecture").
 # Tiers: linalg, runtime, data (0) -> layers, kernels (1) -> lipschitz (2) -> models, dp (3) -> certify (4)
-#        -> train (5). A file may include its own tier and lower ones.
+#        -> train, deploy (5). A file may include its own tier and lower ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A tier=([linalg]=0 [runtime]=0 [data]=0 [layers]=1 [kernels]=1 [lipschitz]=2 [models]=3 [dp]=3 [certify]=4 [train]=5)
+declare -A tier=([linalg]=0 [runtime]=0 [data]=0 [layers]=1 [kernels]=1 [lipschitz]=2 [models]=3 [dp]=3 [certify]=4 [train]=5 [deploy]=5)
 bad=0
 for dir in include/lipkit src; do
   for t in "${!tier[@]}"; do

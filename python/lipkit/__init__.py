@@ -12,12 +12,13 @@ from . import nn
 from . import models
 from . import attack
 from . import lipschitz
+from . import data
 from .checkpoint import load, save
 from .certify import certify, certified_radius, certificate, default_radii
 from .deploy import export
 
 __version__ = "0.1.0"
-__all__ = ["nn", "models", "attack", "lipschitz", "load", "save", "certify", "certified_radius", "certificate",
+__all__ = ["nn", "models", "attack", "lipschitz", "data", "load", "save", "certify", "certified_radius", "certificate",
            "default_radii", "export"]
 
 

@@ -34,6 +34,7 @@ struct LipkitResolver : torch::jit::Resolver {
 };
 
 std::string num(double v) {
+  if (std::isinf(v)) return v > 0 ? "float(\"inf\")" : "float(\"-inf\")";
   std::ostringstream s;
   s.precision(17);
   s << v;
@@ -46,7 +47,7 @@ std::string num(double v) {
 // folded tensors as buffers of the archive; `sample` follows the shapes (conv bounds depend on them).
 class Generator {
  public:
-  Generator(torch::jit::Module& out, bool vanilla) : out_(out), vanilla_(vanilla) {}
+  Generator(torch::jit::Module& out, bool vanilla, torch::Dtype dtype) : out_(out), vanilla_(vanilla), dtype_(dtype) {}
 
   void sequential(nn::SequentialImpl& seq, torch::Tensor& sample) {
     size_t i = 0;
@@ -66,7 +67,7 @@ class Generator {
   std::string tensor(const torch::Tensor& t) {
     if (!t.defined()) return "None";
     const auto name = "t" + std::to_string(count_++);
-    out_.register_buffer(name, t.detach().clone().contiguous());
+    out_.register_buffer(name, t.detach().to(dtype_).contiguous().clone());
     return "self." + name;
   }
   std::string var() { return "v" + std::to_string(count_++); }
@@ -245,39 +246,37 @@ class Generator {
 
   torch::jit::Module& out_;
   bool vanilla_;
+  torch::Dtype dtype_;
   bool used_ops_ = false;
   int64_t count_ = 0;
   std::ostringstream code_;
 };
 
+// The norm with the smaller proven bound: l2 for CPL/SLL/AOL (no l_inf bound), l_inf for the distance
+// nets (their l2 bound grows with the width); l2 for ordinary networks (bounded by Gram iteration).
 Norm default_norm(torch::nn::Sequential& model) {
-  try {
-    if (std::isfinite(lipschitz::model_bound(*model, Norm::L2))) return Norm::L2;
-    if (std::isfinite(lipschitz::model_bound(*model, Norm::Linf))) return Norm::Linf;
-  } catch (const c10::Error&) {  // ordinary layers: an l2 bound is computed
-  }
-  return Norm::L2;
+  auto bound = [&](Norm n) {
+    try {
+      return lipschitz::model_bound(*model, n);
+    } catch (const c10::Error&) {
+      return kNoBound;
+    }
+  };
+  return bound(Norm::Linf) < bound(Norm::L2) ? Norm::Linf : Norm::L2;
 }
 
-ExportedCertificate certificate_of(torch::nn::Sequential& model, Norm norm, const std::vector<int64_t>& sample_shape,
-                                   torch::Tensor& pairwise) {
-  ExportedCertificate c;
-  c.norm = norm;
-  auto* head = model->size() ? model->ptr(model->size() - 1)->as<NormalizedLinearImpl>() : nullptr;
-  c.rule = head ? "lln-pairwise" : "margin";
+// The certificate lipkit certify issues (its float64 copy of the model, its bound and rule); a computed
+// whole-model Gram bound for ordinary layers in l2, as `certify --bound gram`.
+certify::Certificate certificate_of(torch::nn::Sequential& model, Norm norm, const std::vector<int64_t>& sample_shape) {
+  certify::CertifyOptions o;
+  o.norm = norm;
   try {
-    c.lipschitz_bound = certify::body_bound(model, norm);
-    c.bound_source = "layers";
-  } catch (const c10::Error&) {
-    TORCH_CHECK(norm == Norm::L2, "export: the model has layers without an l_inf guarantee; no certificate in linf");
-    TORCH_CHECK(!head, "export: a NormalizedLinear head after layers without a guarantee is not certified");
-    c.lipschitz_bound = lipschitz::upper_bound(model, sample_shape, lipschitz::BoundMethod::Gram).product;
-    c.bound_source = "gram";
+    return certify::Certificate(model, o, sample_shape);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(norm == Norm::L2, "export: ", e.what_without_backtrace());
+    o.bound = "gram";
+    return certify::Certificate(model, o, sample_shape);
   }
-  TORCH_CHECK(std::isfinite(c.lipschitz_bound), "export: the model has no proven bound in ", to_string(norm),
-              " (a layer refuses it); export with the norm its layers guarantee");
-  pairwise = head ? head->pairwise_lipschitz(norm) : torch::empty({0, 0}, torch::kDouble);
-  return c;
 }
 
 }  // namespace
@@ -286,34 +285,40 @@ ExportedCertificate export_torchscript(torch::nn::Sequential& model, const std::
                                        const ExportOptions& options) {
   TORCH_CHECK(!options.sample_shape.empty(), "export: the input shape of one example is needed (C, H, W) or (F)");
   kernels::register_operators();
-  invalidate_eval_caches();
-  const bool was_training = model->is_training();
-  model->eval();
+  const Norm norm = options.norm.empty() ? default_norm(model) : parse_norm(options.norm);
+  auto cert = certificate_of(model, norm, options.sample_shape);
+  ExportedCertificate c;
+  c.norm = norm;
+  c.lipschitz_bound = cert.whole_model_bound > 0 ? cert.whole_model_bound : cert.lipschitz;
+  c.rule = cert.pairwise_head ? "lln-pairwise" : "margin";
+  c.bound_source = cert.bound_source;
+  TORCH_CHECK(cert.proven && std::isfinite(c.lipschitz_bound), "export: the bound of this model in ", to_string(norm),
+              " is not proven (", cert.bound_source, ")");
+  auto* head = cert.pairwise_head ? cert.model->ptr(cert.model->size() - 1)->as<NormalizedLinearImpl>() : nullptr;
+  torch::Tensor pairwise = head ? head->pairwise_lipschitz(norm) : torch::empty({0, 0}, torch::kDouble);
   torch::NoGradGuard no_grad;
   const auto dtype = model->parameters().empty() ? torch::kFloat : model->parameters().front().scalar_type();
+  c.margin_slack = certify::margin_slack(dtype);  // the archive computes in the model's dtype
   auto shape = options.sample_shape;
   shape.insert(shape.begin(), 1);
-  auto sample = torch::zeros(shape, torch::TensorOptions().dtype(dtype));
-  const Norm norm = options.norm.empty() ? default_norm(model) : parse_norm(options.norm);
-  torch::Tensor pairwise;
-  auto cert = certificate_of(model, norm, options.sample_shape, pairwise);
-  cert.margin_slack = certify::margin_slack(dtype);
+  auto sample = torch::zeros(shape, torch::TensorOptions().dtype(torch::kDouble));
 
   torch::jit::Module out("__torch__.lipkit.ExportedModel");
-  Generator gen(out, options.vanilla);
-  gen.sequential(*model, sample);
-  cert.uses_lipkit_operators = gen.used_operators();
+  // folded from certify's float64 copy (the weights the certificate speaks of), stored in the model's dtype
+  Generator gen(out, options.vanilla, dtype);
+  gen.sequential(*cert.model, sample);
+  c.uses_lipkit_operators = gen.used_operators();
   std::string check = "    assert x.dim() == " + std::to_string(shape.size());
   for (size_t i = 1; i < shape.size(); ++i)
     check += " and x.size(" + std::to_string(i) + ") == " + std::to_string(shape[i]);
   check += ", \"lipkit export: expected input of shape (N, ";
   for (size_t i = 1; i < shape.size(); ++i) check += std::to_string(shape[i]) + (i + 1 < shape.size() ? ", " : ")");
   check += "\"\n";
-  out.register_attribute("lipschitz_bound", c10::FloatType::get(), cert.lipschitz_bound);
+  out.register_attribute("lipschitz_bound", c10::FloatType::get(), c.lipschitz_bound);
   out.register_attribute("norm", c10::StringType::get(), to_string(norm));
-  out.register_attribute("rule", c10::StringType::get(), cert.rule);
-  out.register_attribute("bound_source", c10::StringType::get(), cert.bound_source);
-  out.register_attribute("margin_slack", c10::FloatType::get(), cert.margin_slack);
+  out.register_attribute("rule", c10::StringType::get(), c.rule);
+  out.register_attribute("bound_source", c10::StringType::get(), c.bound_source);
+  out.register_attribute("margin_slack", c10::FloatType::get(), c.margin_slack);
   out.register_attribute("input_shape", c10::ListType::ofInts(), c10::IValue(options.sample_shape));
   out.register_attribute("format", c10::StringType::get(), std::string("lipkit-export-v1"));
   out.register_buffer("pairwise", pairwise);
@@ -327,8 +332,7 @@ ExportedCertificate export_torchscript(torch::nn::Sequential& model, const std::
     TORCH_CHECK(false, path, ": cannot write the archive: ", e.what_without_backtrace());
   }
   TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "export: cannot rename ", tmp, " to ", path);
-  model->train(was_training);
-  return cert;
+  return c;
 }
 
 }  // namespace lipkit::deploy
