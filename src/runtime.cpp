@@ -4,6 +4,10 @@
 #include <string>
 
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <unistd.h>
 
 #include <cstdlib>
 #if defined(__GLIBC__)
@@ -56,6 +60,20 @@ double peak_rss_mb() {
     std::getline(status, key);
   }
   return 0.0;
+}
+
+void write_atomically(const std::string& path, const std::function<void(const std::string& tmp)>& write) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    write(tmp);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    TORCH_CHECK(false, path, ": cannot move the written file into place (rename from ", tmp, " failed)");
+  }
 }
 
 }  // namespace lipkit

@@ -1,6 +1,9 @@
 #pragma once
 // Process-wide runtime settings.
 
+#include <functional>
+#include <string>
+
 namespace lipkit {
 
 /// Sets LibTorch's intra-op thread count. n <= 0 means: LIPKIT_NUM_THREADS if set, else
@@ -13,6 +16,12 @@ int configure_threads(int n = 0);
 /// measured here, an elementwise op on a 63 MB tensor took 34 ms instead of 4, and a CPL-M training
 /// step at batch 256 ran 1.6x slower. No-op on other C libraries.
 void configure_allocator();
+
+/// Writes `path` atomically: write(tmp) fills a temporary file beside it, renamed over `path` only
+/// when write returns; when it throws, the temporary is removed and `path` is untouched. Never a
+/// half-written file under `path` (checkpoints, reports, plots, predictions, exports).
+/// throws: c10::Error naming `path` when the rename fails.
+void write_atomically(const std::string& path, const std::function<void(const std::string& tmp)>& write);
 
 /// The process's resident-set peak (VmHWM) in MB, and its reset (Linux /proc; 0 and a no-op elsewhere):
 /// how the benchmarks measure the peak memory of one phase.

@@ -32,3 +32,8 @@ def _check_abi():
 
 
 _check_abi()
+# As the CLI: LibTorch (and Debian's torch) start with one intra-op thread; lipkit's default is every
+# core (LIPKIT_NUM_THREADS or OMP_NUM_THREADS when set), and large tensors stay in the heap.
+if torch.get_num_threads() == 1:
+    _C.configure_threads()
+_C.configure_allocator()

@@ -48,6 +48,24 @@ class _CachedBound:
         return self.value
 
 
+class _EvalCache:
+    """An eval-mode tensor (SLL's T^-1, an orthogonal weight) kept until its inputs change; computed
+    afresh, with autograd, in training or when a gradient to the weights is wanted (as C++)."""
+
+    def __init__(self):
+        self.key, self.value = None, None
+
+    def get(self, module, tensors, compute):
+        if module.training or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+            return compute()
+        key = tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in tensors)
+        if key != self.key:
+            with torch.no_grad():
+                self.value = compute()
+            self.key = key
+        return self.value
+
+
 class LipschitzModule(nn.Module):
     """A lipkit layer: options by name (as the C++ options struct) and a proven bound per norm."""
 
@@ -64,11 +82,12 @@ class LipschitzModule(nn.Module):
     def __getstate__(self):  # the caches hold no state worth pickling
         state = self.__dict__.copy()
         state.pop("_bound", None)
+        state.pop("_cache", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._bound = _CachedBound()
+        self._bound, self._cache = _CachedBound(), _EvalCache()
 
 
 def _uniform_fan_in(weight, bias, fan_in):
@@ -216,6 +235,7 @@ class SllLinear(LipschitzModule):
         self.bias = nn.Parameter(torch.empty(hidden))
         self.q = nn.Parameter(torch.empty(hidden))
         _residual_activation(self, "SllLinear", activation, hidden, spline_knots, spline_grid)
+        self._cache = _EvalCache()
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -224,12 +244,13 @@ class SllLinear(LipschitzModule):
             self.activation.reset_parameters()
 
     def inverse_t(self):
-        g = torch.mm(self.weight, self.weight.t()).abs()
+        g = _ops.gram(self.weight).abs()  # C++'s W W^T: one GEMM in the backward instead of two
         return _safe_inverse(_weighted_row_sums(g, self.q))
 
     def forward(self, x):
         _check_input(x, "SllLinear", 2, self.options["features"], self.weight, "(N, features)")
-        r = _activate(self, F.linear(x, self.weight, self.bias)) * self.inverse_t()
+        inv_t = self._cache.get(self, (self.weight, self.q), self.inverse_t)
+        r = _activate(self, F.linear(x, self.weight, self.bias)) * inv_t
         return x - 2.0 * torch.mm(r, self.weight)
 
     def lipschitz_bound(self, norm="l2"):
@@ -255,6 +276,7 @@ class SllConv2d(LipschitzModule):
         self.weight = nn.Parameter(torch.empty(hidden, channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(hidden))
         self.q = nn.Parameter(torch.empty(hidden))
+        self._cache = _EvalCache()
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -270,7 +292,8 @@ class SllConv2d(LipschitzModule):
     def forward(self, x):
         _check_input(x, "SllConv2d", 4, self.options["channels"], self.weight, "(N, channels, H, W)")
         pad = self.options["kernel_size"] // 2
-        r = torch.relu(F.conv2d(x, self.weight, self.bias, 1, pad)) * self.inverse_t().view(1, -1, 1, 1)
+        inv_t = self._cache.get(self, (self.weight, self.q), self.inverse_t)
+        r = torch.relu(F.conv2d(x, self.weight, self.bias, 1, pad)) * inv_t.view(1, -1, 1, 1)
         return x - 2.0 * _conv2d_adjoint(r, self.weight, pad)
 
     def lipschitz_bound(self, norm="l2"):
@@ -302,7 +325,7 @@ class AolLinear(LipschitzModule):
                 self.bias.zero_()
 
     def effective_weight(self):
-        d = torch.rsqrt(torch.mm(self.weight.t(), self.weight).abs().sum(1) + self.options["eps"])
+        d = torch.rsqrt(_ops.gram(self.weight.t()).abs().sum(1) + self.options["eps"])
         return self.weight * d.unsqueeze(0)
 
     def forward(self, x):
@@ -417,6 +440,7 @@ class OrthogonalLinear(LipschitzModule):
         n = max(in_features, out_features)
         self.v = nn.Parameter(torch.empty(n, n))
         _optional_bias(self, bias, out_features)
+        self._cache = _EvalCache()
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -434,7 +458,7 @@ class OrthogonalLinear(LipschitzModule):
 
     def forward(self, x):
         _check_input(x, "OrthogonalLinear", 2, self.options["in_features"], self.v, "(N, in_features)")
-        return F.linear(x, self.effective_weight(), self.bias)
+        return F.linear(x, self._cache.get(self, (self.v,), self.effective_weight), self.bias)
 
     def lipschitz_bound(self, norm="l2"):
         return 1.0 if norm == "l2" else NO_BOUND

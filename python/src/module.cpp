@@ -10,6 +10,7 @@
 #include "lipkit/kernels/operators.h"
 #include "lipkit/layers/operators.h"
 #include "lipkit/models/presets.h"
+#include "lipkit/runtime.h"
 #include "lipkit/train/checkpoint.h"
 
 namespace py = pybind11;
@@ -28,6 +29,9 @@ PYBIND11_MODULE(_C, m) {
   m.attr("operators") = ops;
   m.attr("torch_version") = TORCH_VERSION;  // the LibTorch this was compiled against
   m.attr("cxx11_abi") = static_cast<bool>(_GLIBCXX_USE_CXX11_ABI);
+  m.def("configure_threads", &lipkit::configure_threads, py::arg("n") = 0,
+        "intra-op threads: n, else LIPKIT_NUM_THREADS, OMP_NUM_THREADS, or every core (what the CLI does)");
+  m.def("configure_allocator", &lipkit::configure_allocator, "keep large tensors in the heap (the CLI's setting)");
   m.def("preset_names", &lipkit::models::preset_names, "the model presets (lipkit presets)");
   m.def("preset_spec", [](const std::string& name) { return lipkit::train::spec_to_json(lipkit::models::model_preset(name)).dump(); },
         "the ModelSpec of a preset, as JSON");

@@ -1,4 +1,5 @@
 #include "lipkit/certify/report.h"
+#include "lipkit/runtime.h"
 
 #include <torch/torch.h>
 
@@ -160,42 +161,34 @@ void draw(cairo_t* cr, const CertifyResult& r, const std::string& title, double 
     text(cr, x + 6, y - 6, buf, 0.0);
   }
 }
-
-// Writes through a temporary file and a rename: never a half-written file under `path`.
-void commit(const std::string& tmp, const std::string& path) {
-  TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot write ", path);
-}
 }  // namespace
 
 void write_plot(const CertifyResult& r, const std::string& path, const std::string& title) {
   check_plot_path(path);
   const double W = 640, H = 420;
-  const std::string tmp = path + ".tmp";
   const bool png = path.substr(path.size() - 4) == ".png";
-  cairo_surface_t* surface = png ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, int(W), int(H))
-                                 : cairo_svg_surface_create(tmp.c_str(), W, H);
-  cairo_t* cr = cairo_create(surface);
-  draw(cr, r, title, W, H);
-  cairo_destroy(cr);
-  cairo_surface_flush(surface);
-  const auto status = png ? cairo_surface_write_to_png(surface, tmp.c_str()) : cairo_surface_status(surface);
-  cairo_surface_destroy(surface);  // finishes the SVG file
-  if (status != CAIRO_STATUS_SUCCESS) std::remove(tmp.c_str());
-  TORCH_CHECK(status == CAIRO_STATUS_SUCCESS, "cannot write plot ", path, ": ", cairo_status_to_string(status));
-  commit(tmp, path);
+  write_atomically(path, [&](const std::string& tmp) {
+    cairo_surface_t* surface = png ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, int(W), int(H))
+                                   : cairo_svg_surface_create(tmp.c_str(), W, H);
+    cairo_t* cr = cairo_create(surface);
+    draw(cr, r, title, W, H);
+    cairo_destroy(cr);
+    cairo_surface_flush(surface);
+    const auto status = png ? cairo_surface_write_to_png(surface, tmp.c_str()) : cairo_surface_status(surface);
+    cairo_surface_destroy(surface);  // finishes the SVG file
+    TORCH_CHECK(status == CAIRO_STATUS_SUCCESS, "cannot write plot ", path, ": ", cairo_status_to_string(status));
+  });
 }
 
 void write_json(const CertifyResult& r, const std::string& path, const nlohmann::json& extra) {
   auto j = to_json(r);
   for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = it.value();
-  const std::string tmp = path + ".tmp";
-  {
+  write_atomically(path, [&](const std::string& tmp) {
     std::ofstream out(tmp);
     TORCH_CHECK(out, "cannot write ", path);
     out << j.dump(2) << "\n";
     TORCH_CHECK(out.good(), "cannot write ", path);
-  }
-  commit(tmp, path);
+  });
 }
 
 }  // namespace lipkit::certify

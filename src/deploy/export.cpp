@@ -1,4 +1,5 @@
 #include "lipkit/deploy/export.h"
+#include "lipkit/runtime.h"
 
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/frontend/resolver.h>
@@ -324,14 +325,13 @@ ExportedCertificate export_torchscript(torch::nn::Sequential& model, const std::
   out.register_buffer("pairwise", pairwise);
   out.define("def forward(self, x: Tensor) -> Tensor:\n" + check + gen.code() + "    return x\n",
              std::make_shared<LipkitResolver>());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  try {
-    out.save(tmp);
-  } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
-    TORCH_CHECK(false, path, ": cannot write the archive: ", e.what_without_backtrace());
-  }
-  TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "export: cannot rename ", tmp, " to ", path);
+  write_atomically(path, [&](const std::string& tmp) {
+    try {
+      out.save(tmp);
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, path, ": cannot write the archive: ", e.what_without_backtrace());
+    }
+  });
   return c;
 }
 

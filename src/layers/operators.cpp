@@ -5,6 +5,7 @@
 
 #include "lipkit/layers/sortnet.h"
 #include "lipkit/linalg/exact_norm.h"
+#include "lipkit/linalg/gram.h"
 #include "lipkit/linalg/gram_iteration.h"
 #include "lipkit/linalg/power_iteration.h"
 
@@ -31,6 +32,7 @@ std::vector<int64_t> op_sortnet_subset(int64_t seed, int64_t step, int64_t n, do
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(lipkit, m) {
+  m.def("gram(Tensor weight) -> Tensor", &linalg::gram);
   m.def("power_iteration_dense(Tensor weight, Tensor(a!) u, int iters) -> Tensor", &op_power_iteration_dense);
   m.def("power_iteration_conv(Tensor kernel, Tensor(a!) u, int padding, int iters) -> Tensor", &op_power_iteration_conv);
   m.def("gram_iteration_bound(Tensor weight, int iters=16) -> float", &op_gram_iteration_bound);
@@ -40,7 +42,7 @@ TORCH_LIBRARY_FRAGMENT(lipkit, m) {
 }
 
 std::vector<std::string> register_layer_operators() {
-  return {"lipkit::power_iteration_dense", "lipkit::power_iteration_conv", "lipkit::gram_iteration_bound",
+  return {"lipkit::gram", "lipkit::power_iteration_dense", "lipkit::power_iteration_conv", "lipkit::gram_iteration_bound",
           "lipkit::conv2d_norm_bound",     "lipkit::spectral_norm_exact",  "lipkit::sortnet_subset"};
 }
 

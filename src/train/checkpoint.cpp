@@ -4,6 +4,7 @@
 
 #include "lipkit/layers/sortnet.h"
 #include "lipkit/models/description.h"
+#include "lipkit/runtime.h"
 
 #include <torch/torch.h>
 
@@ -75,10 +76,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
     root.write("optimizer", opt_archive);
   }
   for (const auto& [name, t] : extra) root.write("extra." + name, t.detach());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  root.save_to(tmp);
-  TORCH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "save_checkpoint: cannot rename ", tmp,
-              " to ", path);
+  write_atomically(path, [&](const std::string& tmp) { root.save_to(tmp); });
 }
 
 namespace {

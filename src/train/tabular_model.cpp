@@ -1,4 +1,5 @@
 #include "lipkit/train/tabular_model.h"
+#include "lipkit/runtime.h"
 
 #include <torch/torch.h>
 
@@ -103,8 +104,7 @@ torch::Tensor predict(const TabularModel& m, const torch::Tensor& x) {
 void write_predictions(const TabularModel& m, const std::string& in, const std::string& out) {
   const auto rows = read_rows(m, in);
   const auto p = predict(m, rows.x);
-  const std::string tmp = out + ".tmp." + std::to_string(::getpid());
-  {
+  write_atomically(out, [&](const std::string& tmp) {
     std::ofstream f(tmp);
     TORCH_CHECK(f, out, ": cannot write the predictions");
     f.precision(10);
@@ -122,8 +122,7 @@ void write_predictions(const TabularModel& m, const std::string& in, const std::
       f << "\n";
     }
     TORCH_CHECK(f.flush(), out, ": write failed");
-  }
-  TORCH_CHECK(std::rename(tmp.c_str(), out.c_str()) == 0, out, ": cannot rename ", tmp, " into place");
+  });
 }
 
 bool monotone_proven(const TabularModel& m) { return residual_of(m).monotone_proven(); }
