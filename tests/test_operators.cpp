@@ -69,19 +69,7 @@ TEST(Operators, GradientMatchesFiniteDifferences) {
     }
 }
 
-// TorchScript compiled from C++: the name `lipkit` resolves to the registered namespace, as
-// `torch.ops.lipkit` does in Python's TorchScript; both become calls of the graph op lipkit::lp_dist.
-struct LipkitResolver : torch::jit::Resolver {
-  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction& m,
-                                                         const torch::jit::SourceRange& loc) override {
-    if (name == "lipkit") return std::make_shared<torch::jit::BuiltinModule>("lipkit");
-    return torch::jit::nativeResolver()->resolveValue(name, m, loc);
-  }
-  c10::TypePtr resolveType(const std::string& name, const torch::jit::SourceRange& loc) override {
-    return torch::jit::nativeResolver()->resolveType(name, loc);
-  }
-};
-
+// TorchScript compiled from C++: kernels::script_resolver() makes `lipkit.op` the graph op lipkit::op.
 TEST(Operators, WorkInTorchScript) {
   kernels::register_operators();
   torch::jit::CompilationUnit cu;
@@ -92,7 +80,7 @@ def distances(x: Tensor, w: Tensor, p: float):
 def bounds(lo: Tensor, hi: Tensor, w: Tensor):
     a, b = lipkit.sort_neuron_bounds(lo, hi, w, 0.7, 2)
     return b - a
-)JIT", std::make_shared<LipkitResolver>(), nullptr);
+)JIT", kernels::script_resolver(), nullptr);
   auto& f = cu.get_function("distances");
   EXPECT_NE(toGraphFunction(f).graph()->toString().find("lipkit::lp_dist"), std::string::npos)
       << "the graph calls the registered operator";

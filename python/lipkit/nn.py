@@ -110,6 +110,29 @@ def _step_size(sigma, eps):
     return 2.0 / d if d > 0 else 0.0
 
 
+def _dense_norm(module):
+    """||W||_2: power iteration (an estimate, differentiable) in training, the proven Gram-iteration
+    bound (cached per weight version) in eval."""
+    if module.training:
+        return _ops.power_iteration_dense(module.weight, module.u, module.options["train_iters"])
+    return module._bound.get(module.weight, None, lambda: _ops.gram_iteration_bound(module.weight))
+
+
+def _conv_norm(module, x, channels, pad):
+    """The convolution's operator norm at x's spatial size, as _dense_norm (the vector u sized on use)."""
+    if module.training:
+        shape = [1, channels, x.size(2), x.size(3)]
+        if list(module.u.shape) != shape:
+            module.u = _unit(shape, module.weight)
+        return _ops.power_iteration_conv(module.weight, module.u, pad, module.options["train_iters"])
+    size = (x.size(2), x.size(3))
+    return module._bound.get(module.weight, size, lambda: _ops.conv2d_norm_bound(module.weight, *size, pad))
+
+
+def _as_step(step, like):
+    return step if isinstance(step, torch.Tensor) else torch.full((), step, dtype=like.dtype)
+
+
 def _conv2d_adjoint(y, kernel, padding):
     kh, kw = kernel.shape[2], kernel.shape[3]
     return F.conv2d(y, kernel.transpose(0, 1).flip([2, 3]), None, 1, [kh - 1 - padding, kw - 1 - padding])
@@ -161,12 +184,7 @@ class CplLinear(LipschitzModule):
 
     def forward(self, x):
         _check_input(x, "CplLinear", 2, self.options["features"], self.weight, "(N, features)")
-        if self.training:
-            step = _step_size(_ops.power_iteration_dense(self.weight, self.u, self.options["train_iters"]),
-                              self.options["eps"])
-        else:
-            bound = self._bound.get(self.weight, None, lambda: _ops.gram_iteration_bound(self.weight))
-            step = torch.full((), _step_size(bound, self.options["eps"]), dtype=self.weight.dtype)
+        step = _as_step(_step_size(_dense_norm(self), self.options["eps"]), self.weight)
         h = _activate(self, F.linear(x, self.weight, self.bias))
         return x - torch.mm(step * h, self.weight)
 
@@ -196,16 +214,7 @@ class CplConv2d(LipschitzModule):
     def forward(self, x):
         _check_input(x, "CplConv2d", 4, self.options["channels"], self.weight, "(N, channels, H, W)")
         pad = self.options["kernel_size"] // 2
-        if self.training:
-            shape = [1, self.options["channels"], x.size(2), x.size(3)]
-            if list(self.u.shape) != shape:
-                self.u = _unit(shape, self.weight)
-            step = _step_size(_ops.power_iteration_conv(self.weight, self.u, pad, self.options["train_iters"]),
-                              self.options["eps"])
-        else:
-            size = (x.size(2), x.size(3))
-            bound = self._bound.get(self.weight, size, lambda: _ops.conv2d_norm_bound(self.weight, *size, pad))
-            step = torch.full((), _step_size(bound, self.options["eps"]), dtype=self.weight.dtype)
+        step = _as_step(_step_size(_conv_norm(self, x, self.options["channels"], pad), self.options["eps"]), self.weight)
         r = torch.relu(F.conv2d(x, self.weight, self.bias, 1, pad))
         return x - _conv2d_adjoint(step * r, self.weight, pad)
 
@@ -389,11 +398,7 @@ class SpectralLinear(LipschitzModule):
 
     def forward(self, x):
         _check_input(x, "SpectralLinear", 2, self.options["in_features"], self.weight, "(N, in_features)")
-        if self.training:
-            w = self.weight / _ops.power_iteration_dense(self.weight, self.u, self.options["train_iters"])
-        else:
-            w = self.weight / self._bound.get(self.weight, None, lambda: _ops.gram_iteration_bound(self.weight))
-        return F.linear(x, w, self.bias)
+        return F.linear(x, self.weight / _dense_norm(self), self.bias)
 
     def lipschitz_bound(self, norm="l2"):
         return 1.0 if norm == "l2" else NO_BOUND
@@ -418,15 +423,7 @@ class SpectralConv2d(LipschitzModule):
     def forward(self, x):
         _check_input(x, "SpectralConv2d", 4, self.options["in_channels"], self.weight, "(N, in_channels, H, W)")
         pad = self.options["kernel_size"] // 2
-        if self.training:
-            shape = [1, self.options["in_channels"], x.size(2), x.size(3)]
-            if list(self.u.shape) != shape:
-                self.u = _unit(shape, self.weight)
-            w = self.weight / _ops.power_iteration_conv(self.weight, self.u, pad, self.options["train_iters"])
-        else:
-            size = (x.size(2), x.size(3))
-            w = self.weight / self._bound.get(self.weight, size, lambda: _ops.conv2d_norm_bound(self.weight, *size, pad))
-        return F.conv2d(x, w, self.bias, 1, pad)
+        return F.conv2d(x, self.weight / _conv_norm(self, x, self.options["in_channels"], pad), self.bias, 1, pad)
 
     def lipschitz_bound(self, norm="l2"):
         return 1.0 if norm == "l2" else NO_BOUND

@@ -62,6 +62,19 @@ def _fmnist_test(n):
     return images.view(n, 1, 28, 28).float() / 255, labels.long()
 
 
+def _expect_cli_certify_equal(cli, checkpoint, model, x, y, tmp_path):
+    """lipkit certify on the first len(y) test images == lipkit.certify on the same images."""
+    report = tmp_path / "r.json"
+    out = subprocess.run([cli, "certify", "--checkpoint", str(checkpoint), "--subset", str(len(y)), "--json", str(report)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(report.read_text())
+    mine = lipkit.certify(model, x, y, radii=[c["radius"] for c in r["certified"]])
+    assert mine["clean"] == pytest.approx(r["clean_accuracy"], abs=1e-12)
+    for c in r["certified"]:
+        assert mine["certified"][c["radius"]] == pytest.approx(c["accuracy"], abs=1e-12)
+
+
 @pytest.mark.skipif(not os.path.isdir(DATA), reason="dataset-fashion-mnist not installed")
 def test_python_checkpoint_is_certified_by_the_cli_with_the_same_numbers(cli, tmp_path):
     model = lipkit.models.preset("sll-fmnist", seed=2, **FMNIST)
@@ -73,15 +86,7 @@ def test_python_checkpoint_is_certified_by_the_cli_with_the_same_numbers(cli, tm
         torch.nn.functional.cross_entropy(model(x[i * 64:(i + 1) * 64]), y[i * 64:(i + 1) * 64]).backward()
         opt.step()
     lipkit.save(model.eval(), tmp_path / "m.pt", {"data": "fashion-mnist"})
-    report = tmp_path / "r.json"
-    out = subprocess.run([cli, "certify", "--checkpoint", str(tmp_path / "m.pt"), "--subset", "200", "--json", str(report)],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    r = json.loads(report.read_text())
-    mine = lipkit.certify(model, x, y, radii=[c["radius"] for c in r["certified"]])
-    assert mine["clean"] == pytest.approx(r["clean_accuracy"], abs=1e-12)
-    for c in r["certified"]:
-        assert mine["certified"][c["radius"]] == pytest.approx(c["accuracy"], abs=1e-12)
+    _expect_cli_certify_equal(cli, tmp_path / "m.pt", model, x, y, tmp_path)
     info = subprocess.run([cli, "info", "--checkpoint", str(tmp_path / "m.pt")], capture_output=True, text=True)
     assert info.returncode == 0 and "SllConv2d" in info.stdout, info.stderr
 
@@ -132,3 +137,23 @@ def test_readme_quickstart_runs(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "logits match: True" in out.stdout, out.stdout
     assert (tmp_path / "sll.pt").exists() and (tmp_path / "sll.ts").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir(DATA), reason="dataset-fashion-mnist not installed")
+def test_checkpoint_of_lipkit_train_loads_in_python(cli, tmp_path):
+    """A checkpoint written by the CLI's trainer (optimizer state and all) gives Python the model C++
+    evaluates, and Python's certificate equals lipkit certify's."""
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps({"model": {"preset": "sll-fmnist", "conv_layers": 1, "dense_layers": 1, "width": 4,
+                                         "dense_hidden": 32, "pool": 2}, "batch_size": 20, "epochs": 1}))
+    out = subprocess.run([cli, "train", "--config", str(cfg), "--out", str(tmp_path / "run"), "--subset", "200",
+                          "--quiet", "--threads", "1"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    model = lipkit.load(tmp_path / "run" / "model.pt")
+    assert model.lipkit_meta["data"] == "fashion-mnist" and model.lipkit_spec["width"] == 4
+    x, y = _fmnist_test(100)
+    g = torch.randn(100, 10)
+    want, _, _, _ = torch.ops.lipkit.py_checkpoint_forward(str(tmp_path / "run" / "model.pt"), x, g, False)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), want, rtol=1e-6, atol=1e-6)
+    _expect_cli_certify_equal(cli, tmp_path / "run" / "model.pt", model, x, y, tmp_path)

@@ -3,7 +3,6 @@
 
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/frontend/resolver.h>
-#include <torch/csrc/jit/frontend/sugared_value.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -21,18 +20,6 @@ namespace lipkit::deploy {
 namespace {
 
 namespace nn = torch::nn;
-
-// `lipkit.op(...)` in the generated source calls the registered operator lipkit::op.
-struct LipkitResolver : torch::jit::Resolver {
-  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction& m,
-                                                         const torch::jit::SourceRange& loc) override {
-    if (name == "lipkit") return std::make_shared<torch::jit::BuiltinModule>("lipkit");
-    return torch::jit::nativeResolver()->resolveValue(name, m, loc);
-  }
-  c10::TypePtr resolveType(const std::string& name, const torch::jit::SourceRange& loc) override {
-    return torch::jit::nativeResolver()->resolveType(name, loc);
-  }
-};
 
 std::string num(double v) {
   if (std::isinf(v)) return v > 0 ? "float(\"inf\")" : "float(\"-inf\")";
@@ -324,7 +311,7 @@ ExportedCertificate export_torchscript(torch::nn::Sequential& model, const std::
   out.register_attribute("format", c10::StringType::get(), std::string("lipkit-export-v1"));
   out.register_buffer("pairwise", pairwise);
   out.define("def forward(self, x: Tensor) -> Tensor:\n" + check + gen.code() + "    return x\n",
-             std::make_shared<LipkitResolver>());
+             kernels::script_resolver());
   write_atomically(path, [&](const std::string& tmp) {
     try {
       out.save(tmp);

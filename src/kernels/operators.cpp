@@ -1,5 +1,7 @@
 #include "lipkit/kernels/operators.h"
 
+#include <torch/csrc/jit/frontend/resolver.h>
+#include <torch/csrc/jit/frontend/sugared_value.h>
 #include <torch/library.h>
 #include <torch/types.h>
 
@@ -36,6 +38,21 @@ TORCH_LIBRARY(lipkit, m) {
         &op_sort_neuron_bounds);
   m.def("linear_spline(Tensor x, Tensor coefficients, Tensor scale, float grid) -> Tensor", &op_linear_spline);
 }
+
+namespace {
+struct LipkitResolver : torch::jit::Resolver {
+  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction& m,
+                                                         const torch::jit::SourceRange& loc) override {
+    if (name == "lipkit") return std::make_shared<torch::jit::BuiltinModule>("lipkit");
+    return torch::jit::nativeResolver()->resolveValue(name, m, loc);
+  }
+  c10::TypePtr resolveType(const std::string& name, const torch::jit::SourceRange& loc) override {
+    return torch::jit::nativeResolver()->resolveType(name, loc);
+  }
+};
+}  // namespace
+
+std::shared_ptr<torch::jit::Resolver> script_resolver() { return std::make_shared<LipkitResolver>(); }
 
 std::vector<std::string> register_operators() {
   return {"lipkit::lp_dist", "lipkit::sort_neuron", "lipkit::sort_neuron_bounds", "lipkit::linear_spline"};
