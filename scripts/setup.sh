@@ -5,6 +5,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev            # LibTorch 1.13.1 (C++ API, headers, CMake config)
+  libgloo-dev             # headers of the Gloo collectives c10d runs on (distributed training)
   libopenblas0-openmp     # fast BLAS/LAPACK behind libblas.so.3 (the reference BLAS is ~16x slower)
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev

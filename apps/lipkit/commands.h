@@ -22,6 +22,10 @@ void add_export_command(CLI::App& app);
 
 using data::split_commas;
 
+/// The command line main() received (lipkit train --nproc re-executes it once per worker).
+void remember_argv(char** argv);
+char** remembered_argv();
+
 /// Options every subcommand takes.
 struct CommonOptions {
   int threads = 0;  // 0: all cores

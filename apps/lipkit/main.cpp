@@ -13,6 +13,12 @@ void add_common_options(CLI::App& sub, CommonOptions& opts) {
   sub.add_option("--threads", opts.threads, "intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
 }
 
+namespace {
+char** g_argv = nullptr;
+}
+void remember_argv(char** argv) { g_argv = argv; }
+char** remembered_argv() { return g_argv; }
+
 void apply_common_options(const CommonOptions& opts) {
   configure_allocator();
   configure_threads(opts.threads);
@@ -21,6 +27,7 @@ void apply_common_options(const CommonOptions& opts) {
 }  // namespace lipkit::cli
 
 int main(int argc, char** argv) {
+  lipkit::cli::remember_argv(argv);
   CLI::App app{"lipkit: build, train, certify and attack 1-Lipschitz neural networks"};
   app.require_subcommand(1);
   lipkit::cli::add_train_command(app);

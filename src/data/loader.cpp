@@ -20,6 +20,11 @@ BatchLoader::BatchLoader(const Dataset& data, LoaderOptions options)
   TORCH_CHECK(data_.size() > 0, "BatchLoader: data set ", data_.name, " is empty");
   TORCH_CHECK(options_.poisson_rate >= 0 && options_.poisson_rate <= 1, "BatchLoader: poisson_rate must be in [0, 1], ",
               "got ", options_.poisson_rate);
+  TORCH_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards, "BatchLoader: shard ",
+              options_.shard, " of ", options_.shards, " is not a shard");
+  TORCH_CHECK(options_.shards == 1 || options_.poisson_rate == 0, "BatchLoader: Poisson batches are not sharded");
+  TORCH_CHECK(options_.batch_size >= options_.shards, "BatchLoader: batch_size ", options_.batch_size,
+              " is smaller than the ", options_.shards, " shards it is split into");
 }
 
 BatchLoader::~BatchLoader() {
@@ -61,6 +66,11 @@ Batch BatchLoader::make_batch(int64_t b) const {
   auto x = to_float(data_.images.index_select(0, idx));
   batch.x = idx.numel() ? augment(x, options_.augment, mix(mix(options_.seed, epoch_), b)) : x;
   batch.y = data_.labels.index_select(0, idx);
+  if (options_.shards > 1) {  // the whole batch is drawn (and augmented) as one process would, then sliced
+    const int64_t chunk = idx.numel() / options_.shards;
+    batch.x = batch.x.narrow(0, options_.shard * chunk, chunk);
+    batch.y = batch.y.narrow(0, options_.shard * chunk, chunk);
+  }
   return batch;
 }
 

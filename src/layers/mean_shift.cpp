@@ -27,6 +27,7 @@ torch::Tensor MeanShiftImpl::forward(const torch::Tensor& input) {
   std::vector<int64_t> dims = {0};
   for (int64_t d = 2; d < input.dim(); ++d) dims.push_back(d);
   auto mean = input.mean(dims);
+  if (synchronize_mean) mean = synchronize_mean(mean);
   {
     torch::NoGradGuard no_grad;
     const double n = static_cast<double>(input.numel() / options.features());

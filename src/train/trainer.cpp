@@ -137,6 +137,11 @@ class Run {
   bool train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats);  // false: privacy budget spent
   certify::CertifyResult evaluate(bool final_epoch);
   void log_epoch(int64_t epoch, const EpochStats& stats, const certify::CertifyResult& cert);
+  void synchronize_step();
+  void synchronize_means(bool on);
+  bool stop_agreed();
+  std::vector<torch::Tensor> buffer_tensors() const;
+  std::vector<torch::Tensor> state_tensors() const;
   nlohmann::json meta_for(int64_t epoch, int64_t batch) const {
     nlohmann::json m = {{"config", config_json_}, {"spec", spec_to_json(spec_)}, {"epoch", epoch}, {"batch", batch},
                         {"data", train_data_.name}};
@@ -160,10 +165,19 @@ class Run {
   bool has_splines_ = false, has_dp_layers_ = false, budget_spent_ = false;
   std::unique_ptr<detail::PrivateTraining> private_;
   ExtraTensors extra_;
+  std::shared_ptr<Distributed> dist_;
+  bool lead_ = true, progress_ = true;  // rank 0 (or the only process) writes and reports
   TrainSummary summary_;
 };
 
 void Run::resume_or_start() {
+  dist_ = options_.distributed;
+  lead_ = !dist_ || dist_->rank() == 0;
+  progress_ = options_.progress && lead_;
+  TORCH_CHECK(!dist_ || !config_.dp.enabled, "train: private training (dp) runs in one process: its accountant "
+              "assumes one Poisson-sampled batch per step");
+  TORCH_CHECK(!dist_ || config_.batch_size % dist_->world() == 0, "train: batch_size ", config_.batch_size,
+              " must be divisible by the ", dist_ ? dist_->world() : 1, " workers (each takes an equal share)");
   make_dirs(options_.out_dir);
   if (options_.resume) {
     auto meta = read_checkpoint_meta(ckpt_);
@@ -191,24 +205,29 @@ void Run::resume_or_start() {
     private_ = std::make_unique<detail::PrivateTraining>(config_, model_, train_data_.size(), spec_.num_classes,
                                                  options_.no_privacy);
   if (options_.resume) load_state(ckpt_, *model_, optimizer_.get(), extra_);
-  std::ofstream(options_.out_dir + "/config.json") << config_json_.dump(2) << "\n";
+  if (dist_) {
+    dist_->broadcast(state_tensors());  // the same start on every rank, whatever each one read
+    synchronize_means(true);
+  }
+  if (lead_) std::ofstream(options_.out_dir + "/config.json") << config_json_.dump(2) << "\n";
   data::LoaderOptions lo;
   lo.batch_size = config_.batch_size;
   lo.shuffle = true;
   lo.seed = config_.seed;
   lo.augment = config_.augment;
   if (private_) lo.poisson_rate = private_->sampling_rate();
+  if (dist_) lo.shard = dist_->rank(), lo.shards = dist_->world();
   loader_ = std::make_unique<data::BatchLoader>(train_data_, lo);
   nb_ = loader_->batches_per_epoch();
   total_steps_ = nb_ * config_.epochs;
   if (private_) {
     private_->restore(start_epoch_ * nb_ + start_batch_);
-    if (options_.progress)
+    if (progress_)
       std::fprintf(stderr, "private training: Poisson rate q %.6g (%ld steps per epoch), noise multiplier %.6g, "
                    "budget epsilon %g at delta %g\n", private_->sampling_rate(), (long)nb_, private_->sigma(),
                    config_.dp.epsilon, config_.dp.delta);
   }
-  tty_ = options_.progress && ::isatty(STDERR_FILENO);
+  tty_ = progress_ && ::isatty(STDERR_FILENO);
   // Distance nets (SortNet, l_inf-dist): p follows the schedule; evaluation is at p = inf.
   current_p_ = distance_p(config_.distance, 0.0);
   distance_net_ = set_distance_p(*model_, current_p_) > 0;
@@ -248,9 +267,51 @@ bool Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats)
     stats.seen += n;
   }
   if (private_) private_->privatize(model_, step);
+  if (dist_) synchronize_step();
   optimizer_->step();
   if (has_dp_layers_) dp::project(*model_);  // post-processing: keeps every DpLinear 1-Lipschitz
   return true;
+}
+
+// After backward, before the optimizer: every rank holds the gradient of the global batch.
+// Buffers: power-iteration vectors (CPL, spectral) are updated by the same deterministic iteration on
+// the same weights on every rank, and SortNet's step counters by one per forward on every rank, so they
+// stay identical without communication; mean-shift layers normalise by the global batch's mean
+// (synchronize_mean, set in resume_or_start), so their running means are the same on every rank too.
+void Run::synchronize_step() {
+  std::vector<torch::Tensor> params = model_->parameters();
+  if (ce_scale_.defined()) params.push_back(ce_scale_);
+  dist_->average_gradients(params);
+}
+
+// Mean-shift layers normalise by the global batch's mean while training; off while rank 0 alone
+// evaluates (its re-estimation runs those layers in training mode).
+void Run::synchronize_means(bool on) {
+  for (auto& m : model_->modules())
+    if (auto* ms = m->as<MeanShiftImpl>()) {
+      if (on) ms->synchronize_mean = [d = dist_.get()](const torch::Tensor& t) { return d->synchronized_mean(t); };
+      else ms->synchronize_mean = nullptr;
+    }
+}
+
+// Ctrl-C on any rank stops every rank at the same batch (one number all-reduced per batch).
+bool Run::stop_agreed() {
+  const bool mine = options_.stop_requested && options_.stop_requested();
+  return dist_ ? dist_->sum(mine ? 1.0 : 0.0) > 0 : mine;
+}
+
+std::vector<torch::Tensor> Run::buffer_tensors() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& b : model_->buffers())
+    if (b.defined() && b.numel() > 0) out.push_back(b);
+  return out;
+}
+
+std::vector<torch::Tensor> Run::state_tensors() const {
+  auto out = buffer_tensors();
+  for (const auto& p : model_->parameters()) out.push_back(p.detach());
+  if (ce_scale_.defined()) out.push_back(ce_scale_.detach());
+  return out;
 }
 
 bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
@@ -263,16 +324,16 @@ bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
       budget_spent_ = true;
       break;
     }
-    if (options_.progress) {
+    if (progress_) {
       const double secs = std::chrono::duration<double>(Clock::now() - e0).count();
       if (tty_ || batch.index + 1 == nb_ || (batch.index + 1) % 50 == 0)
         progress_line(tty_, epoch, config_.epochs, batch.index, nb_, stats.loss_sum / std::max(stats.seen, 1.0),
                       stats.correct / std::max(stats.seen, 1.0), stats.seen / std::max(secs, 1e-9));
     }
-    if (options_.stop_requested && options_.stop_requested() && batch.index + 1 < nb_) {
-      save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch, batch.index + 1), extra_);
+    if (stop_agreed() && batch.index + 1 < nb_) {
+      if (lead_) save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch, batch.index + 1), extra_);
       if (tty_) std::fprintf(stderr, "\n");
-      std::fprintf(stderr, "interrupted: checkpoint saved to %s (resume with --resume)\n", ckpt_.c_str());
+      if (lead_) std::fprintf(stderr, "interrupted: checkpoint saved to %s (resume with --resume)\n", ckpt_.c_str());
       return false;
     }
   }
@@ -343,7 +404,7 @@ void Run::log_epoch(int64_t epoch, const EpochStats& stats, const certify::Certi
     cert_text += buf;
   }
   std::ofstream(options_.out_dir + "/metrics.jsonl", std::ios::app) << line.dump() << "\n" << std::flush;
-  if (options_.progress)
+  if (progress_)
     std::fprintf(stderr, "epoch %ld: test acc %.4f%s (%.1fs)\n", (long)epoch + 1, cert.clean_accuracy(),
                  cert_text.c_str(), stats.seconds);
 }
@@ -357,7 +418,7 @@ TrainSummary Run::run() {
     summary_.certified_accuracy.clear();
     for (size_t i = 0; i < cert.radii.size(); ++i) summary_.certified_accuracy.push_back(cert.certified_accuracy(i));
   };
-  if (start_epoch_ >= config_.epochs) record(evaluate(true));  // a finished run: report it, train nothing
+  if (start_epoch_ >= config_.epochs && lead_) record(evaluate(true));  // a finished run: report it, train nothing
   for (int64_t epoch = start_epoch_; epoch < config_.epochs; ++epoch) {
     EpochStats stats;
     if (!train_epoch(epoch, stats)) {
@@ -365,14 +426,19 @@ TrainSummary Run::run() {
       summary_.epochs_done = epoch;
       return summary_;
     }
-    auto cert = evaluate(epoch + 1 == config_.epochs);
-    model_->train();
-    save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch + 1, 0), extra_);
-    log_epoch(epoch, stats, cert);
-    record(cert);
+    if (lead_) {  // rank 0 evaluates, writes and logs; the others wait for its buffers (re-estimated means)
+      if (dist_) synchronize_means(false);
+      auto cert = evaluate(epoch + 1 == config_.epochs);
+      if (dist_) synchronize_means(true);
+      model_->train();
+      save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch + 1, 0), extra_);
+      log_epoch(epoch, stats, cert);
+      record(cert);
+    }
+    if (dist_) dist_->broadcast(buffer_tensors());
     summary_.epochs_done = epoch + 1;
     if (budget_spent_) {
-      if (options_.progress)
+      if (progress_)
         std::fprintf(stderr, "privacy budget epsilon %g spent: stopped after epoch %ld\n", config_.dp.epsilon,
                      (long)epoch + 1);
       break;

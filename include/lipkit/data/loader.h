@@ -26,6 +26,10 @@ struct LoaderOptions {
   /// this probability, drawn from (seed, epoch, batch); round(1 / rate) batches per epoch, of varying
   /// size (empty ones included); batch_size, shuffle and drop_last are then unused.
   double poisson_rate = 0;
+  /// Distributed training: this process's share of every batch, shard of shards equal slices of the
+  /// global batch (the global order is the one-process order; a last partial batch loses its
+  /// remainder, < shards examples, so every rank gets the same count).
+  int64_t shard = 0, shards = 1;
 };
 
 class BatchLoader {

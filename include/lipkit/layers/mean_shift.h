@@ -11,6 +11,8 @@
 
 #include "lipkit/layers/lipschitz_layer.h"
 
+#include <functional>
+
 namespace lipkit {
 
 struct MeanShiftOptions {
@@ -31,6 +33,10 @@ class MeanShiftImpl : public torch::nn::Cloneable<MeanShiftImpl>, public Lipschi
   /// train mode) until end_average().
   void begin_average();
   void end_average();
+  /// Distributed training: maps this process's batch mean (features) to the global batch's, with
+  /// its backward (train::Distributed::synchronized_mean), so every rank normalises as one process
+  /// would. Empty: the local mean. Used in training mode only.
+  std::function<torch::Tensor(const torch::Tensor&)> synchronize_mean;
 
   MeanShiftOptions options;
   torch::Tensor running_mean;

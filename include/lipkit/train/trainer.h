@@ -6,6 +6,7 @@
 #include <string>
 
 #include "lipkit/train/config.h"
+#include "lipkit/train/distributed.h"
 
 namespace lipkit::train {
 
@@ -16,6 +17,10 @@ struct TrainOptions {
   bool no_privacy = false;  // allow dp.noise_multiplier 0 (a debugging run, recorded as not private)
   /// polled after every batch; true saves a checkpoint and returns (Ctrl-C)
   std::function<bool()> stop_requested;
+  /// Several processes (Distributed::from_environment): each trains on its shard of every global
+  /// batch (config.batch_size) and the gradients are averaged, so the run follows the one-process
+  /// run; rank 0 writes the checkpoints, the metrics and the progress. Null: one process.
+  std::shared_ptr<Distributed> distributed;
 };
 
 struct TrainSummary {

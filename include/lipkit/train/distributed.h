@@ -1,0 +1,52 @@
+#pragma once
+// Several training processes, one model, on PyTorch's own distributed engine (c10d): a TCPStore
+// rendezvous and a Gloo process group, joined from the environment torchrun gives its workers
+// (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT).
+
+#include <torch/types.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+namespace lipkit::train {
+
+struct DistributedOptions {
+  int64_t bucket_mb = 25;  ///< gradients per all-reduce, at most this many MiB (several parameters each)
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};  ///< a collective waiting longer fails
+};
+
+class Distributed {
+ public:
+  /// The group of the torchrun environment, or nullptr when WORLD_SIZE is unset or 1 (one process).
+  /// throws: c10::Error naming the variable when the environment is incomplete or invalid (WORLD_SIZE
+  /// without RANK, RANK >= WORLD_SIZE, no MASTER_PORT), or when the rendezvous fails (port in use, a
+  /// worker missing past the timeout).
+  static std::shared_ptr<Distributed> from_environment(const DistributedOptions& options = {});
+
+  int64_t rank() const { return rank_; }
+  int64_t world() const { return world_; }
+  int64_t local_rank() const { return local_rank_; }
+
+  /// Averages the gradients of `params` over the ranks: flattened into buckets of at most bucket_mb,
+  /// one all-reduce each, after backward. throws: c10::Error naming the failed peer or the timeout.
+  void average_gradients(const std::vector<torch::Tensor>& params);
+  /// Rank 0's values of these tensors on every rank, in place.
+  void broadcast(const std::vector<torch::Tensor>& tensors);
+  /// The mean over the ranks of these tensors, in place.
+  void average(const std::vector<torch::Tensor>& tensors);
+  /// The mean over the ranks of a tensor of equal shape on every rank, differentiable: its backward
+  /// averages the incoming gradients over the ranks (synchronised batch statistics, as SyncBatchNorm).
+  torch::Tensor synchronized_mean(const torch::Tensor& local);
+  /// The sum over the ranks of one number (stop flags, counts).
+  double sum(double value);
+  void barrier();
+
+ private:
+  void all_reduce(torch::Tensor& flat);
+  struct Group;  // the c10d store and process group
+  std::shared_ptr<Group> group_;
+  int64_t rank_ = 0, world_ = 1, local_rank_ = 0, bucket_bytes_ = 0;
+};
+
+}  // namespace lipkit::train

@@ -1,0 +1,132 @@
+"""lipkit train on several processes (c10d, Gloo, loopback): the same weights as one process with the
+whole batch, clear failures for bad launches and for a worker that dies."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import torch
+
+import lipkit
+
+DATA = "/usr/share/datasets/fashion-mnist"
+pytestmark = pytest.mark.skipif(not os.path.isdir(DATA), reason="dataset-fashion-mnist not installed")
+
+
+def _config(tmp_path, preset):
+    cfg = tmp_path / f"{preset}.json"
+    cfg.write_text(json.dumps({"model": {"preset": preset, "conv_layers": 1, "dense_layers": 2, "width": 4,
+                                         "dense_hidden": 32, "pool": 2}, "batch_size": 20, "epochs": 1}))
+    return cfg
+
+
+def _train(cli, cfg, out, *extra, env=None):
+    return subprocess.run([cli, "train", "--config", str(cfg), "--out", str(out), "--subset", "100", "--quiet",
+                           *extra], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("preset", ["cpl-fmnist", "sll-fmnist", "sortnet-fmnist"])
+def test_two_processes_train_the_weights_of_one(cli, tmp_path, preset):
+    cfg = _config(tmp_path, preset)
+    one = _train(cli, cfg, tmp_path / "one", "--threads", "1")
+    assert one.returncode == 0, one.stderr
+    two = _train(cli, cfg, tmp_path / "two", "--nproc", "2", "--threads", "1")
+    assert two.returncode == 0, two.stderr
+    a, b = lipkit.load(tmp_path / "one" / "model.pt"), lipkit.load(tmp_path / "two" / "model.pt")
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:  # float32, 5 Adam steps: the two runs differ only in the order of the gradient sums
+        torch.testing.assert_close(sb[k], sa[k], rtol=1e-4, atol=1e-5, msg=lambda m: f"{k}: {m}")
+    init = lipkit.models.preset(preset, seed=0, **{k: v for k, v in a.lipkit_spec.items()}).state_dict()
+    moved = sum(float((sa[k] - init[k]).abs().max()) > 1e-4 for k in sa
+                if sa[k].is_floating_point() and k in init and sa[k].shape == init[k].shape)
+    assert moved > 0, "training moved the weights (the comparison is not of two untouched models)"
+
+
+def test_a_wrong_gradient_average_is_caught(cli, tmp_path):
+    """Negative control: a 2-process run with another global batch (10 instead of 20) ends elsewhere."""
+    cfg = _config(tmp_path, "sll-fmnist")
+    other = tmp_path / "other.json"
+    c = json.loads(cfg.read_text())
+    c["batch_size"] = 10
+    other.write_text(json.dumps(c))
+    assert _train(cli, cfg, tmp_path / "one", "--threads", "1").returncode == 0
+    assert _train(cli, other, tmp_path / "two", "--nproc", "2", "--threads", "1").returncode == 0
+    sa = lipkit.load(tmp_path / "one" / "model.pt").state_dict()
+    sb = lipkit.load(tmp_path / "two" / "model.pt").state_dict()
+    assert any(not torch.allclose(sa[k], sb[k], rtol=1e-4, atol=1e-5) for k in sa if sa[k].is_floating_point())
+
+
+def _env(**kw):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")}
+    env.update({k: str(v) for k, v in kw.items()})
+    return env
+
+
+def test_bad_launches_exit_2_with_a_reason(cli, tmp_path):
+    cfg = _config(tmp_path, "cpl-fmnist")
+    r = _train(cli, cfg, tmp_path / "a", env=_env(WORLD_SIZE=2))
+    assert r.returncode == 2 and "RANK is not set" in r.stderr, r.stderr
+    r = _train(cli, cfg, tmp_path / "b", env=_env(WORLD_SIZE=2, RANK=2, MASTER_PORT=29999))
+    assert r.returncode == 2 and "RANK" in r.stderr and "[0, 1]" in r.stderr, r.stderr
+    r = _train(cli, cfg, tmp_path / "c", "--nproc", "0")
+    assert r.returncode == 2, r.stderr
+    with socket.socket() as s:  # the rendezvous port already taken
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        r = _train(cli, cfg, tmp_path / "d", "--dist-timeout", "5",
+                   env=_env(WORLD_SIZE=2, RANK=0, MASTER_ADDR="127.0.0.1", MASTER_PORT=s.getsockname()[1]))
+    assert r.returncode == 2 and "could not join" in r.stderr, r.stderr
+
+
+def test_a_worker_that_dies_fails_the_job(cli, tmp_path):
+    cfg = tmp_path / "long.json"
+    cfg.write_text(json.dumps({"model": {"preset": "cpl-fmnist", "conv_layers": 1, "dense_layers": 2, "width": 4,
+                                         "dense_hidden": 32, "pool": 2}, "batch_size": 20, "epochs": 5000}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [cli, "train", "--config", str(cfg), "--out", str(tmp_path / "run"), "--subset", "200", "--quiet",
+            "--threads", "1", "--dist-timeout", "30"]
+    procs = [subprocess.Popen(args, env=_env(WORLD_SIZE=2, RANK=r, MASTER_ADDR="127.0.0.1", MASTER_PORT=port),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    time.sleep(6)
+    assert procs[0].poll() is None and procs[1].poll() is None, "both workers still training"
+    procs[1].send_signal(signal.SIGKILL)
+    start = time.time()
+    out, err = procs[0].communicate(timeout=120)
+    assert procs[0].returncode != 0 and time.time() - start < 60
+    assert "failed on rank 0" in err, err
+
+
+def test_resume_after_a_killed_worker_ends_as_the_uninterrupted_run(cli, tmp_path):
+    cfg = tmp_path / "three.json"
+    cfg.write_text(json.dumps({"model": {"preset": "cpl-fmnist", "conv_layers": 1, "dense_layers": 2, "width": 4,
+                                         "dense_hidden": 32, "pool": 2}, "batch_size": 20, "epochs": 3}))
+    base = [cli, "train", "--config", str(cfg), "--subset", "1000", "--quiet", "--threads", "1"]
+    whole = subprocess.run(base + ["--out", str(tmp_path / "whole"), "--nproc", "2"], capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "cut"
+    procs = [subprocess.Popen(base + ["--out", str(out), "--dist-timeout", "30"],
+                              env=_env(WORLD_SIZE=2, RANK=r, MASTER_ADDR="127.0.0.1", MASTER_PORT=port),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    deadline = time.time() + 120
+    while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().count("\n") >= 1):
+        assert time.time() < deadline and procs[0].poll() is None, "the first epoch ends"
+        time.sleep(0.05)
+    procs[1].send_signal(signal.SIGKILL)  # mid-epoch 2: the checkpoint of epoch 1 stays
+    procs[0].communicate(timeout=120)
+    procs[1].communicate(timeout=120)
+    assert procs[0].returncode != 0
+    resumed = subprocess.run(base + ["--out", str(out), "--nproc", "2", "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    sa = lipkit.load(tmp_path / "whole" / "model.pt").state_dict()
+    sb = lipkit.load(out / "model.pt").state_dict()
+    for k in sa:
+        torch.testing.assert_close(sb[k], sa[k], rtol=0, atol=0, msg=lambda m: f"{k}: {m}")

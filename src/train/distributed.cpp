@@ -1,0 +1,153 @@
+#include "lipkit/train/distributed.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace lipkit::train {
+
+struct Distributed::Group {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+namespace {
+// An integer environment variable; `fallback` when unset; a named error when not a number in range.
+int64_t env_int(const char* name, int64_t fallback, int64_t lo, int64_t hi) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const long long x = std::strtoll(v, &end, 10);
+  TORCH_CHECK(end != v && *end == '\0' && x >= lo && x <= hi, "distributed: environment variable ", name, "='", v,
+              "' must be an integer in [", lo, ", ", hi, "]");
+  return x;
+}
+
+// Runs a collective and waits, turning c10d's failures (a peer gone, the timeout) into one message.
+void run(const c10::intrusive_ptr<c10d::Work>& work, const char* what, int64_t rank) {
+  try {
+    work->wait();
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, "distributed: ", what, " failed on rank ", rank,
+                " (another worker exited or stopped answering within the timeout): ", e.what());
+  }
+}
+}  // namespace
+
+std::shared_ptr<Distributed> Distributed::from_environment(const DistributedOptions& options) {
+  const int64_t world = env_int("WORLD_SIZE", 1, 1, 1 << 16);
+  if (world == 1) return nullptr;
+  TORCH_CHECK(std::getenv("RANK") != nullptr, "distributed: WORLD_SIZE=", world,
+              " but RANK is not set (launch every worker with RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, as torchrun "
+              "does, or use lipkit train --nproc N)");
+  auto d = std::make_shared<Distributed>();
+  d->world_ = world;
+  d->rank_ = env_int("RANK", 0, 0, world - 1);
+  d->local_rank_ = env_int("LOCAL_RANK", d->rank_, 0, world - 1);
+  TORCH_CHECK(std::getenv("MASTER_PORT") != nullptr, "distributed: MASTER_PORT is not set (rank 0's rendezvous port)");
+  const auto port = static_cast<uint16_t>(env_int("MASTER_PORT", 0, 1, 65535));
+  const char* addr = std::getenv("MASTER_ADDR");
+  const std::string host = addr != nullptr && *addr != '\0' ? addr : "127.0.0.1";
+  TORCH_CHECK(options.bucket_mb > 0, "distributed: bucket size must be positive, got ", options.bucket_mb, " MiB");
+  d->bucket_bytes_ = options.bucket_mb << 20;
+  d->group_ = std::make_shared<Group>();
+  c10d::TCPStoreOptions so;
+  so.port = port;
+  so.isServer = d->rank_ == 0;
+  so.numWorkers = static_cast<size_t>(world);
+  so.timeout = options.timeout;
+  try {
+    d->group_->store = c10::make_intrusive<c10d::TCPStore>(host, so);
+    auto go = c10d::ProcessGroupGloo::Options::create(options.timeout);
+    go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host == "localhost" ? "127.0.0.1" : host));
+    d->group_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(d->group_->store, static_cast<int>(d->rank_),
+                                                                   static_cast<int>(world), go);
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, "distributed: rank ", d->rank_, " of ", world, " could not join at ", host, ":", port,
+                " (port in use, wrong MASTER_ADDR, or a worker missing past the timeout): ", e.what());
+  }
+  return d;
+}
+
+void Distributed::all_reduce(torch::Tensor& flat) {
+  std::vector<torch::Tensor> v{flat};
+  run(group_->group->allreduce(v), "all-reduce", rank_);
+}
+
+void Distributed::average_gradients(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> grads;
+  int64_t bytes = 0;
+  auto flush = [&] {
+    if (grads.empty()) return;
+    std::vector<torch::Tensor> parts;
+    for (const auto& g : grads) parts.push_back(g.reshape({-1}));
+    auto flat = torch::cat(parts);
+    all_reduce(flat);
+    flat.div_(static_cast<double>(world_));
+    int64_t offset = 0;
+    for (auto& g : grads) {
+      g.copy_(flat.narrow(0, offset, g.numel()).view_as(g));
+      offset += g.numel();
+    }
+    grads.clear();
+    bytes = 0;
+  };
+  for (const auto& p : params) {
+    if (!p.requires_grad()) continue;
+    auto& g = const_cast<torch::Tensor&>(p).mutable_grad();
+    if (!g.defined()) g = torch::zeros_like(p);  // unused this step: every rank still sends the same layout
+    if (!grads.empty() && g.scalar_type() != grads.front().scalar_type()) flush();
+    grads.push_back(g);
+    bytes += g.numel() * static_cast<int64_t>(g.element_size());
+    if (bytes >= bucket_bytes_) flush();
+  }
+  flush();
+}
+
+void Distributed::broadcast(const std::vector<torch::Tensor>& tensors) {
+  for (const auto& t : tensors) {
+    std::vector<torch::Tensor> v{t};
+    run(group_->group->broadcast(v), "broadcast", rank_);
+  }
+}
+
+void Distributed::average(const std::vector<torch::Tensor>& tensors) {
+  for (auto t : tensors) {
+    all_reduce(t);
+    t.div_(static_cast<double>(world_));
+  }
+}
+
+namespace {
+// mean over ranks; backward: the mean over ranks of the gradients (each rank's loss depends on every
+// rank's statistic, and the trainer averages the parameter gradients once more afterwards)
+struct SynchronizedMean : torch::autograd::Function<SynchronizedMean> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& local, Distributed* d) {
+    ctx->saved_data["d"] = reinterpret_cast<int64_t>(d);
+    auto t = local.detach().clone();
+    d->average({t});
+    return t;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
+    auto* d = reinterpret_cast<Distributed*>(ctx->saved_data["d"].toInt());
+    auto t = g[0].contiguous().clone();
+    d->average({t});
+    return {t, torch::Tensor()};
+  }
+};
+}  // namespace
+
+torch::Tensor Distributed::synchronized_mean(const torch::Tensor& local) { return SynchronizedMean::apply(local, this); }
+
+double Distributed::sum(double value) {
+  auto t = torch::full({1}, value, torch::kDouble);
+  all_reduce(t);
+  return t.item<double>();
+}
+
+void Distributed::barrier() { run(group_->group->barrier(), "barrier", rank_); }
+
+}  // namespace lipkit::train
