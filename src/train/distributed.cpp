@@ -73,8 +73,10 @@ std::shared_ptr<Distributed> Distributed::from_environment(const DistributedOpti
 }
 
 void Distributed::all_reduce(torch::Tensor& flat) {
+  const auto t0 = std::chrono::steady_clock::now();
   std::vector<torch::Tensor> v{flat};
   run(group_->group->allreduce(v), "all-reduce", rank_);
+  comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void Distributed::average_gradients(const std::vector<torch::Tensor>& params) {

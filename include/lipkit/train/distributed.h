@@ -41,12 +41,15 @@ class Distributed {
   /// The sum over the ranks of one number (stop flags, counts).
   double sum(double value);
   void barrier();
+  /// Seconds this process has spent in all-reduces so far (the communication share of a step).
+  double communication_seconds() const { return comm_seconds_; }
 
  private:
   void all_reduce(torch::Tensor& flat);
   struct Group;  // the c10d store and process group
   std::shared_ptr<Group> group_;
   int64_t rank_ = 0, world_ = 1, local_rank_ = 0, bucket_bytes_ = 0;
+  double comm_seconds_ = 0;
 };
 
 }  // namespace lipkit::train
