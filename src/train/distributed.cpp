@@ -4,6 +4,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -12,6 +13,7 @@ namespace lipkit::train {
 struct Distributed::Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  std::vector<c10::intrusive_ptr<c10d::Work>> pending;  // bucket all-reduces in flight, in launch order
 };
 
 namespace {
@@ -107,6 +109,76 @@ void Distributed::average_gradients(const std::vector<torch::Tensor>& params) {
     if (bytes >= bucket_bytes_) flush();
   }
   flush();
+}
+
+void Distributed::attach(const std::vector<torch::Tensor>& params) {
+  attached_ = params;
+  bucket_of_.assign(params.size(), 0);
+  buckets_.clear();
+  int64_t bytes = bucket_bytes_;
+  for (size_t k = params.size(); k-- > 0;) {  // backward meets the last layers first
+    const auto& p = params[k];
+    const int64_t b = p.numel() * static_cast<int64_t>(p.element_size());
+    if (buckets_.empty() || bytes + b > bucket_bytes_ || p.scalar_type() != attached_[buckets_.back().params[0]].scalar_type()) {
+      buckets_.emplace_back();
+      bytes = 0;
+    }
+    buckets_.back().params.push_back(k);
+    bytes += b;
+    bucket_of_[k] = buckets_.size() - 1;
+  }
+  for (size_t k = 0; k < params.size(); ++k) {
+    params[k].register_hook([this, k](const torch::Tensor& g) {
+      if (!armed_) return;  // a backward outside a training step (none today) stays local
+      auto& bucket = buckets_[bucket_of_[k]];
+      bucket.grads[std::find(bucket.params.begin(), bucket.params.end(), k) - bucket.params.begin()] = g.detach();
+      if (++bucket.ready == bucket.params.size()) launch(bucket_of_[k]);
+    });
+  }
+}
+
+void Distributed::arm() {
+  for (auto& b : buckets_) b.grads.assign(b.params.size(), torch::Tensor()), b.ready = 0, b.launched = false;
+  launch_order_.clear();
+  group_->pending.clear();
+  armed_ = true;
+}
+
+void Distributed::launch(size_t index) {
+  auto& b = buckets_[index];
+  std::vector<torch::Tensor> parts;
+  for (size_t i = 0; i < b.params.size(); ++i) {
+    const auto& p = attached_[b.params[i]];
+    parts.push_back(b.grads[i].defined() ? b.grads[i].reshape({-1}) : torch::zeros({p.numel()}, p.options()));
+  }
+  b.flat = torch::cat(parts);
+  b.launched = true;
+  std::vector<torch::Tensor> v{b.flat};
+  group_->pending.push_back(group_->group->allreduce(v));
+  launch_order_.push_back(index);
+}
+
+void Distributed::finish_gradients() {
+  armed_ = false;
+  for (size_t i = 0; i < buckets_.size(); ++i)  // parameters without a gradient this step: zeros
+    if (!buckets_[i].launched) launch(i);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto& w : group_->pending) run(w, "all-reduce", rank_);
+  comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  group_->pending.clear();
+  for (auto& b : buckets_) {
+    b.flat.div_(static_cast<double>(world_));
+    int64_t offset = 0;
+    for (size_t i = 0; i < b.params.size(); ++i) {
+      auto& p = const_cast<torch::Tensor&>(attached_[b.params[i]]);
+      auto slice = b.flat.narrow(0, offset, p.numel()).view_as(p);
+      if (p.mutable_grad().defined()) p.mutable_grad().copy_(slice);
+      else p.mutable_grad() = slice.clone();
+      offset += p.numel();
+    }
+    b.grads.clear();
+    b.flat = torch::Tensor();
+  }
 }
 
 void Distributed::broadcast(const std::vector<torch::Tensor>& tensors) {

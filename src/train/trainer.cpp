@@ -210,6 +210,11 @@ void Run::resume_or_start() {
   if (dist_) {
     dist_->broadcast(state_tensors());  // the same start on every rank, whatever each one read
     synchronize_means(true);
+    std::vector<torch::Tensor> params;
+    for (const auto& p : model_->parameters())
+      if (p.defined() && p.requires_grad()) params.push_back(p);
+    if (ce_scale_.defined()) params.push_back(ce_scale_);
+    dist_->attach(params);
   }
   if (lead_) std::ofstream(options_.out_dir + "/config.json") << config_json_.dump(2) << "\n";
   data::LoaderOptions lo;
@@ -254,6 +259,7 @@ bool Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats)
   state.lam = config_.loss.lam0 * std::pow(config_.loss.lam_end / config_.loss.lam0, rho_p);
   state.ce_scale = ce_scale_;
   optimizer_->zero_grad();
+  if (dist_) dist_->arm();
   const int64_t n = batch.y.size(0);
   if (n > 0) {  // a Poisson batch may be empty: it still gets its noise
     auto logits = model_->forward(batch.x);
@@ -275,16 +281,13 @@ bool Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats)
   return true;
 }
 
-// After backward, before the optimizer: every rank holds the gradient of the global batch.
+// After backward, before the optimizer: every rank holds the gradient of the global batch (the bucket
+// all-reduces started during backward, hooks set in resume_or_start).
 // Buffers: power-iteration vectors (CPL, spectral) are updated by the same deterministic iteration on
 // the same weights on every rank, and SortNet's step counters by one per forward on every rank, so they
 // stay identical without communication; mean-shift layers normalise by the global batch's mean
 // (synchronize_mean, set in resume_or_start), so their running means are the same on every rank too.
-void Run::synchronize_step() {
-  std::vector<torch::Tensor> params = model_->parameters();
-  if (ce_scale_.defined()) params.push_back(ce_scale_);
-  dist_->average_gradients(params);
-}
+void Run::synchronize_step() { dist_->finish_gradients(); }
 
 // Mean-shift layers normalise by the global batch's mean while training; off while rank 0 alone
 // evaluates (its re-estimation runs those layers in training mode).

@@ -31,6 +31,14 @@ class Distributed {
   /// Averages the gradients of `params` over the ranks: flattened into buckets of at most bucket_mb,
   /// one all-reduce each, after backward. throws: c10::Error naming the failed peer or the timeout.
   void average_gradients(const std::vector<torch::Tensor>& params);
+  /// Overlaps the averaging with backward: hooks on `params` start a bucket's all-reduce as soon as
+  /// backward has produced the last gradient in it (buckets in reverse order, as backward produces
+  /// them). Between arm() and finish_gradients() only; the result equals average_gradients(params).
+  void attach(const std::vector<torch::Tensor>& params);
+  void arm();
+  /// Waits for the bucket all-reduces (launching those whose parameters got no gradient, as zeros)
+  /// and writes the averaged gradients into the parameters' .grad.
+  void finish_gradients();
   /// Rank 0's values of these tensors on every rank, in place.
   void broadcast(const std::vector<torch::Tensor>& tensors);
   /// The mean over the ranks of these tensors, in place.
@@ -48,6 +56,19 @@ class Distributed {
   void all_reduce(torch::Tensor& flat);
   struct Group;  // the c10d store and process group
   std::shared_ptr<Group> group_;
+  void launch(size_t bucket);
+  struct Bucket {
+    std::vector<size_t> params;
+    std::vector<torch::Tensor> grads;
+    size_t ready = 0;
+    bool launched = false;
+    torch::Tensor flat;
+  };
+  std::vector<torch::Tensor> attached_;
+  std::vector<size_t> bucket_of_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> launch_order_;
+  bool armed_ = false;
   int64_t rank_ = 0, world_ = 1, local_rank_ = 0, bucket_bytes_ = 0;
   double comm_seconds_ = 0;
 };
