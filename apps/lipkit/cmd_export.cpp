@@ -16,7 +16,7 @@ struct ExportArgs {
   bool vanilla = false;
 };
 
-// --input-shape, else the shape the checkpoint records (spec of a preset, or meta input_shape).
+// --input-shape, else the shape the checkpoint records (deploy::recorded_input_shape).
 std::vector<int64_t> input_shape(const std::string& arg, const nlohmann::json& meta) {
   if (!arg.empty()) {
     std::vector<int64_t> s;
@@ -30,13 +30,8 @@ std::vector<int64_t> input_shape(const std::string& arg, const nlohmann::json& m
     }
     return s;
   }
-  if (meta.contains("input_shape")) return meta.at("input_shape").get<std::vector<int64_t>>();
-  if (meta.contains("spec")) {
-    const auto& s = meta.at("spec");
-    const int64_t c = s.at("in_channels"), n = s.at("image_size");
-    if (s.value("family", std::string()) == "monotonic") return {c};
-    return {c, n, n};
-  }
+  auto recorded = deploy::recorded_input_shape(meta);
+  if (!recorded.empty()) return recorded;
   throw ExitError{kExitBadInput, "this checkpoint records no input shape: give --input-shape C,H,W (or F)"};
 }
 }  // namespace

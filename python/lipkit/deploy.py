@@ -4,18 +4,17 @@ import os
 
 import torch
 
-from . import _bridge
+from . import _C, _bridge
 
 _ops = torch.ops.lipkit
 
 
 def _input_shape(model):
-    spec = getattr(model, "lipkit_spec", None)
-    if spec is None:
-        return None
-    if spec.get("family") in ("monotonic",):
-        return [spec["in_channels"]]
-    return [spec["in_channels"], spec["image_size"], spec["image_size"]]
+    """The shape the model's checkpoint metadata or preset spec records (the CLI's rule)."""
+    meta = dict(getattr(model, "lipkit_meta", None) or {})
+    if getattr(model, "lipkit_spec", None) is not None:
+        meta["spec"] = model.lipkit_spec
+    return list(_C.recorded_input_shape(json.dumps(meta)))
 
 
 def export(model, path, input_shape=None, norm="", vanilla=False):

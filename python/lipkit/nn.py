@@ -35,6 +35,11 @@ def _check_input(x, layer, rank, channels, like, shape):
         raise ValueError(f"lipkit.{layer}: expected input dtype {like.dtype} (the layer's dtype), got {x.dtype}")
 
 
+def _version_key(tensors, extra=None):
+    """Changes when a tensor is replaced, stepped or loaded (autograd's version counter), as C++'s."""
+    return tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in tensors) + (extra,)
+
+
 class _CachedBound:
     """An eval-mode bound recomputed only when the weight changes (replaced, stepped, loaded)."""
 
@@ -42,7 +47,7 @@ class _CachedBound:
         self.key, self.value = None, None
 
     def get(self, weight, extra, compute):
-        key = (id(weight), weight.data_ptr(), weight._version, weight.dtype, extra)
+        key = _version_key((weight,), extra)
         if key != self.key:
             self.value, self.key = compute(), key
         return self.value
@@ -58,7 +63,7 @@ class _EvalCache:
     def get(self, module, tensors, compute):
         if module.training or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
             return compute()
-        key = tuple((id(t), t.data_ptr(), t._version, t.dtype) for t in tensors)
+        key = _version_key(tensors)
         if key != self.key:
             with torch.no_grad():
                 self.value = compute()

@@ -7,6 +7,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "lipkit/deploy/export.h"
 #include "lipkit/kernels/operators.h"
 #include "lipkit/layers/operators.h"
 #include "lipkit/models/presets.h"
@@ -32,6 +33,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("configure_threads", &lipkit::configure_threads, py::arg("n") = 0,
         "intra-op threads: n, else LIPKIT_NUM_THREADS, OMP_NUM_THREADS, or every core (what the CLI does)");
   m.def("configure_allocator", &lipkit::configure_allocator, "keep large tensors in the heap (the CLI's setting)");
+  m.def("recorded_input_shape",
+        [](const std::string& meta) { return lipkit::deploy::recorded_input_shape(nlohmann::json::parse(meta)); },
+        "the input shape a checkpoint's metadata (JSON) records; empty when none");
   m.def("preset_names", &lipkit::models::preset_names, "the model presets (lipkit presets)");
   m.def("preset_spec", [](const std::string& name) { return lipkit::train::spec_to_json(lipkit::models::model_preset(name)).dump(); },
         "the ModelSpec of a preset, as JSON");

@@ -6,9 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <cstdio>
 #include <sstream>
-#include <unistd.h>
 
 #include "lipkit/certify/certify.h"
 #include "lipkit/kernels/operators.h"
@@ -78,10 +76,7 @@ class Generator {
 
   void layer(nn::Module& m, const std::string& name, const torch::Tensor& sample) {
     const auto p = [](int64_t v) { return std::to_string(v); };
-    if (auto* s = m.as<nn::SequentialImpl>()) {
-      auto copy = sample;
-      sequential(*s, copy);
-    } else if (auto* r = m.as<ResidualImpl>()) {
+    if (auto* r = m.as<ResidualImpl>()) {
       const auto keep = var();
       line(keep + " = x");
       auto copy = sample;
@@ -165,7 +160,6 @@ class Generator {
       auto shape = sample.dim() == 2 ? std::vector<int64_t>{1, -1} : std::vector<int64_t>{-1, 1, 1};
       line("x = (x - " + tensor(l->mean.view(shape)) + ") * " + tensor(l->inv_std.view(shape)));
     } else if (auto* l = m.as<PadChannelsImpl>()) {
-      auto shape = sample.sizes().vec();
       const auto v = var();
       line(v + " = list(x.shape)");
       line(v + "[1] = " + p(l->options.out_channels() - l->options.in_channels()));
@@ -268,6 +262,15 @@ certify::Certificate certificate_of(torch::nn::Sequential& model, Norm norm, con
 }
 
 }  // namespace
+
+std::vector<int64_t> recorded_input_shape(const nlohmann::json& meta) {
+  if (meta.contains("input_shape")) return meta.at("input_shape").get<std::vector<int64_t>>();
+  if (!meta.contains("spec")) return {};
+  const auto& s = meta.at("spec");
+  const int64_t c = s.at("in_channels"), n = s.at("image_size");
+  if (s.value("family", std::string()) == "monotonic") return {c};
+  return {c, n, n};
+}
 
 ExportedCertificate export_torchscript(torch::nn::Sequential& model, const std::string& path,
                                        const ExportOptions& options) {

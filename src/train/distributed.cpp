@@ -4,7 +4,6 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -81,39 +80,9 @@ void Distributed::all_reduce(torch::Tensor& flat) {
   comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-void Distributed::average_gradients(const std::vector<torch::Tensor>& params) {
-  std::vector<torch::Tensor> grads;
-  int64_t bytes = 0;
-  auto flush = [&] {
-    if (grads.empty()) return;
-    std::vector<torch::Tensor> parts;
-    for (const auto& g : grads) parts.push_back(g.reshape({-1}));
-    auto flat = torch::cat(parts);
-    all_reduce(flat);
-    flat.div_(static_cast<double>(world_));
-    int64_t offset = 0;
-    for (auto& g : grads) {
-      g.copy_(flat.narrow(0, offset, g.numel()).view_as(g));
-      offset += g.numel();
-    }
-    grads.clear();
-    bytes = 0;
-  };
-  for (const auto& p : params) {
-    if (!p.requires_grad()) continue;
-    auto& g = const_cast<torch::Tensor&>(p).mutable_grad();
-    if (!g.defined()) g = torch::zeros_like(p);  // unused this step: every rank still sends the same layout
-    if (!grads.empty() && g.scalar_type() != grads.front().scalar_type()) flush();
-    grads.push_back(g);
-    bytes += g.numel() * static_cast<int64_t>(g.element_size());
-    if (bytes >= bucket_bytes_) flush();
-  }
-  flush();
-}
-
 void Distributed::attach(const std::vector<torch::Tensor>& params) {
   attached_ = params;
-  bucket_of_.assign(params.size(), 0);
+  slot_of_.assign(params.size(), {0, 0});
   buckets_.clear();
   int64_t bytes = bucket_bytes_;
   for (size_t k = params.size(); k-- > 0;) {  // backward meets the last layers first
@@ -123,23 +92,23 @@ void Distributed::attach(const std::vector<torch::Tensor>& params) {
       buckets_.emplace_back();
       bytes = 0;
     }
+    slot_of_[k] = {buckets_.size() - 1, buckets_.back().params.size()};
     buckets_.back().params.push_back(k);
     bytes += b;
-    bucket_of_[k] = buckets_.size() - 1;
   }
   for (size_t k = 0; k < params.size(); ++k) {
     params[k].register_hook([this, k](const torch::Tensor& g) {
       if (!armed_) return;  // a backward outside a training step (none today) stays local
-      auto& bucket = buckets_[bucket_of_[k]];
-      bucket.grads[std::find(bucket.params.begin(), bucket.params.end(), k) - bucket.params.begin()] = g.detach();
-      if (++bucket.ready == bucket.params.size()) launch(bucket_of_[k]);
+      const auto [index, position] = slot_of_[k];
+      auto& bucket = buckets_[index];
+      bucket.grads[position] = g.detach();
+      if (++bucket.ready == bucket.params.size()) launch(index);
     });
   }
 }
 
 void Distributed::arm() {
   for (auto& b : buckets_) b.grads.assign(b.params.size(), torch::Tensor()), b.ready = 0, b.launched = false;
-  launch_order_.clear();
   group_->pending.clear();
   armed_ = true;
 }
@@ -155,7 +124,6 @@ void Distributed::launch(size_t index) {
   b.launched = true;
   std::vector<torch::Tensor> v{b.flat};
   group_->pending.push_back(group_->group->allreduce(v));
-  launch_order_.push_back(index);
 }
 
 void Distributed::finish_gradients() {
@@ -221,7 +189,5 @@ double Distributed::sum(double value) {
   all_reduce(t);
   return t.item<double>();
 }
-
-void Distributed::barrier() { run(group_->group->barrier(), "barrier", rank_); }
 
 }  // namespace lipkit::train

@@ -116,7 +116,6 @@ models::ModelSpec spec_for(const TrainConfig& config, const data::Dataset& train
 struct EpochStats {
   double loss_sum = 0, correct = 0, seen = 0, seconds = 0;
   double communication = 0;  // seconds in all-reduces (distributed runs)
-  double workers = 1;        // processes sharing each batch: seen is this process's share
 };
 
 // One training run: set-up and resume, the step loop, evaluate-and-log.
@@ -144,6 +143,8 @@ class Run {
   bool stop_agreed();
   std::vector<torch::Tensor> buffer_tensors() const;
   std::vector<torch::Tensor> state_tensors() const;
+  // processes sharing each batch: EpochStats::seen counts this process's share
+  double workers() const { return dist_ ? static_cast<double>(dist_->world()) : 1.0; }
   nlohmann::json meta_for(int64_t epoch, int64_t batch) const {
     nlohmann::json m = {{"config", config_json_}, {"spec", spec_to_json(spec_)}, {"epoch", epoch}, {"batch", batch},
                         {"data", train_data_.name}};
@@ -324,7 +325,6 @@ bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
   loader_->start_epoch(epoch, epoch == start_epoch_ ? start_batch_ : 0);
   const auto e0 = Clock::now();
   const double comm0 = dist_ ? dist_->communication_seconds() : 0.0;
-  const double workers = dist_ ? static_cast<double>(dist_->world()) : 1.0;  // img/s of the global batch
   data::Batch batch;
   while (loader_->next(batch)) {
     if (!train_step(batch, epoch, stats)) {
@@ -335,7 +335,7 @@ bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
       const double secs = std::chrono::duration<double>(Clock::now() - e0).count();
       if (tty_ || batch.index + 1 == nb_ || (batch.index + 1) % 50 == 0)
         progress_line(tty_, epoch, config_.epochs, batch.index, nb_, stats.loss_sum / std::max(stats.seen, 1.0),
-                      stats.correct / std::max(stats.seen, 1.0), workers * stats.seen / std::max(secs, 1e-9));
+                      stats.correct / std::max(stats.seen, 1.0), workers() * stats.seen / std::max(secs, 1e-9));
     }
     if (stop_agreed() && batch.index + 1 < nb_) {
       if (lead_) save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch, batch.index + 1), extra_);
@@ -347,7 +347,6 @@ bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
   if (tty_) std::fprintf(stderr, "\n");
   stats.seconds = std::chrono::duration<double>(Clock::now() - e0).count();
   stats.communication = dist_ ? dist_->communication_seconds() - comm0 : 0.0;
-  stats.workers = workers;
   return true;
 }
 
@@ -385,7 +384,7 @@ void Run::log_epoch(int64_t epoch, const EpochStats& stats, const certify::Certi
                          {"train_accuracy", stats.correct / std::max(stats.seen, 1.0)},
                          {"test_accuracy", cert.clean_accuracy()},
                          {"train_seconds", stats.seconds},
-                         {"images_per_second", stats.workers * stats.seen / std::max(stats.seconds, 1e-9)}};
+                         {"images_per_second", workers() * stats.seen / std::max(stats.seconds, 1e-9)}};
   if (dist_) {
     line["workers"] = dist_->world();
     line["communication_seconds"] = stats.communication;  // rank 0's time in all-reduces

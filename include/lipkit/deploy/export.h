@@ -5,6 +5,8 @@
 
 #include <torch/nn/modules/container/sequential.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -32,6 +34,10 @@ struct ExportedCertificate {
   double margin_slack = 0;       ///< subtracted from every margin (x (1 + max |logit|)), as certify does
   bool uses_lipkit_operators = false;
 };
+
+/// The input shape a checkpoint's metadata records: "input_shape", else from its preset spec ((F) for
+/// the monotonic family, (C, H, W) otherwise); empty when it records none.
+std::vector<int64_t> recorded_input_shape(const nlohmann::json& meta);
 
 /// Writes the eval-mode model to `path` atomically (temp file + rename). Attributes of the archive:
 /// lipschitz_bound (float), norm (str), rule (str), pairwise (Tensor (classes, classes), ||w_i - w_j||

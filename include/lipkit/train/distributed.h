@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace lipkit::train {
@@ -28,16 +29,15 @@ class Distributed {
   int64_t world() const { return world_; }
   int64_t local_rank() const { return local_rank_; }
 
-  /// Averages the gradients of `params` over the ranks: flattened into buckets of at most bucket_mb,
-  /// one all-reduce each, after backward. throws: c10::Error naming the failed peer or the timeout.
-  void average_gradients(const std::vector<torch::Tensor>& params);
-  /// Overlaps the averaging with backward: hooks on `params` start a bucket's all-reduce as soon as
-  /// backward has produced the last gradient in it (buckets in reverse order, as backward produces
-  /// them). Between arm() and finish_gradients() only; the result equals average_gradients(params).
+  /// Averages the gradients of `params` over the ranks, overlapped with backward: hooks on `params`
+  /// start a bucket's all-reduce (buckets of at most bucket_mb, in reverse order, as backward produces
+  /// them) as soon as backward has produced the last gradient in it. Active between arm() and
+  /// finish_gradients() only.
   void attach(const std::vector<torch::Tensor>& params);
   void arm();
   /// Waits for the bucket all-reduces (launching those whose parameters got no gradient, as zeros)
-  /// and writes the averaged gradients into the parameters' .grad.
+  /// and writes the averaged gradients into the parameters' .grad. throws: c10::Error naming the
+  /// failed peer or the timeout.
   void finish_gradients();
   /// Rank 0's values of these tensors on every rank, in place.
   void broadcast(const std::vector<torch::Tensor>& tensors);
@@ -48,7 +48,6 @@ class Distributed {
   torch::Tensor synchronized_mean(const torch::Tensor& local);
   /// The sum over the ranks of one number (stop flags, counts).
   double sum(double value);
-  void barrier();
   /// Seconds this process has spent in all-reduces so far (the communication share of a step).
   double communication_seconds() const { return comm_seconds_; }
 
@@ -65,9 +64,8 @@ class Distributed {
     torch::Tensor flat;
   };
   std::vector<torch::Tensor> attached_;
-  std::vector<size_t> bucket_of_;
+  std::vector<std::pair<size_t, size_t>> slot_of_;  // parameter -> (bucket, position in it)
   std::vector<Bucket> buckets_;
-  std::vector<size_t> launch_order_;
   bool armed_ = false;
   int64_t rank_ = 0, world_ = 1, local_rank_ = 0, bucket_bytes_ = 0;
   double comm_seconds_ = 0;
