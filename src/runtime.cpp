@@ -4,6 +4,7 @@
 #include <string>
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <c10/util/Exception.h>
 
 #include <cstdio>
@@ -37,6 +38,23 @@ int configure_threads(int n) {
   if (n <= 0) n = 1;
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+c10::Device parse_device(const std::string& spec) {
+  c10::optional<c10::Device> d;
+  try {
+    d = c10::Device(spec);
+  } catch (const c10::Error&) {
+  }
+  TORCH_CHECK(d && (d->is_cpu() || d->is_cuda()) && !(d->is_cpu() && d->has_index() && d->index() != 0),
+              "device '", spec, "' is not one lipkit runs on: use cpu, cuda or cuda:N");
+  if (d->is_cpu()) return c10::Device(c10::kCPU);
+  const auto n = static_cast<int64_t>(torch::cuda::device_count());
+  TORCH_CHECK(n > 0, "device '", spec, "': this LibTorch has no CUDA or no CUDA GPU is visible (Debian's libtorch-dev "
+              "is CPU-only; build lipkit against an official CUDA LibTorch with CMAKE_PREFIX_PATH, docs/distributed.md)");
+  TORCH_CHECK(!d->has_index() || d->index() < n, "device '", spec, "': this machine has ", n,
+              " CUDA device(s), cuda:0 to cuda:", n - 1);
+  return *d;
 }
 
 void configure_allocator() {

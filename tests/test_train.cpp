@@ -10,6 +10,7 @@
 #include "lipkit/data/dataset.h"
 #include "lipkit/data/transforms.h"
 #include "lipkit/lipkit.h"
+#include "lipkit/runtime.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/config.h"
 #include "lipkit/train/trainer.h"
@@ -291,6 +292,28 @@ TEST_F(Trainer, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   auto still = train::load_model(o.out_dir + "/model.pt");
   for (const auto& p : good->named_parameters())
     EXPECT_TRUE(torch::equal(p.value(), still->named_parameters()[p.key()])) << p.key();
+}
+
+// lipkit train --device: CPU everywhere, CUDA where LibTorch has it; anything else refused by name.
+TEST(Device, ParsedOrRefusedByName) {
+  EXPECT_EQ(parse_device("cpu"), torch::Device(torch::kCPU));
+  for (const std::string bad : {"gpu", "cuda:x", "", "cpu:1", "mps"})
+    lipkit::testing::expect_error([&] { parse_device(bad); }, {"device '" + bad + "'", "use cpu, cuda or cuda:N"});
+  const auto n = static_cast<int64_t>(torch::cuda::device_count());
+  if (n == 0) {  // Debian's CPU-only LibTorch: every CUDA request is refused, naming the way out
+    for (const std::string cuda : {"cuda", "cuda:0"})
+      lipkit::testing::expect_error([&] { parse_device(cuda); }, {"device '" + cuda + "'", "no CUDA"});
+  } else {
+    EXPECT_EQ(parse_device("cuda:0"), torch::Device(torch::kCUDA, 0));
+    const auto past = "cuda:" + std::to_string(n);
+    lipkit::testing::expect_error([&] { parse_device(past); }, {past, "CUDA device(s)"});
+  }
+  train::TrainConfig c;
+  c.table.path = "unused.csv";
+  train::TrainOptions o;
+  o.out_dir = lipkit::testing::fresh_dir("tabular_device");
+  o.device = torch::Device(torch::kCUDA, 0);
+  lipkit::testing::expect_error([&] { train::train(c, o); }, {"tabular training runs on the CPU", "cuda:0"});
 }
 
 TEST(Config, UnknownKeysAreAllNamedWithTheFile) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "lipkit/runtime.h"
 #include "lipkit/train/trainer.h"
 
 namespace lipkit::cli {
@@ -22,7 +23,7 @@ void on_sigint(int) { g_stop = true; }
 
 struct TrainArgs {
   CommonOptions common;
-  std::string config, out, data;
+  std::string config, out, data, device = "cpu";
   int64_t epochs = 0, subset = -1, nproc = 0, bucket_mb = 25, timeout_s = 1800;
   bool resume = false, quiet = false, no_privacy = false;
 };
@@ -99,12 +100,15 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--dist-timeout", args->timeout_s, "distributed: seconds a worker waits for the others")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--device", args->device, "cpu, cuda (distributed: each worker on cuda:LOCAL_RANK) or cuda:N; "
+                  "needs a CUDA LibTorch")->capture_default_str();
   sub->add_flag("--no-privacy", args->no_privacy,
                 "debugging only: allow dp.noise_multiplier 0 (no noise; the checkpoint records epsilon = inf)");
   add_common_options(*sub, args->common);
   sub->callback([args] {
-    if (args->nproc > 1 && std::getenv("RANK") == nullptr) return launch_workers(args->nproc);
     train::DistributedOptions dopt;
+    dopt.device = parse_device(args->device);  // refused before any worker starts
+    if (args->nproc > 1 && std::getenv("RANK") == nullptr) return launch_workers(args->nproc);
     dopt.bucket_mb = args->bucket_mb;
     dopt.timeout = std::chrono::seconds(args->timeout_s);
     auto dist = train::Distributed::from_environment(dopt);
@@ -125,6 +129,7 @@ void add_train_command(CLI::App& app) {
     opts.progress = !args->quiet;
     opts.no_privacy = args->no_privacy;
     opts.distributed = dist;
+    opts.device = dist ? dist->device() : dopt.device;
     std::signal(SIGINT, on_sigint);
     opts.stop_requested = [] { return g_stop.load(); };
     auto s = train::train(config, opts);

@@ -1,6 +1,8 @@
 #pragma once
 // Process-wide runtime settings.
 
+#include <c10/core/Device.h>
+
 #include <functional>
 #include <string>
 
@@ -10,6 +12,12 @@ namespace lipkit {
 /// OMP_NUM_THREADS if set, else every core of the machine (LibTorch itself starts with 1 here).
 /// Returns the number of threads in effect.
 int configure_threads(int n = 0);
+
+/// The device named by `spec`: "cpu", "cuda" (the current CUDA device; in a distributed run,
+/// cuda:LOCAL_RANK) or "cuda:N". throws: c10::Error naming `spec` when it is not one of those, when
+/// this LibTorch has no CUDA or no GPU is visible (Debian's libtorch-dev is CPU-only), or when N is
+/// not below the number of CUDA devices.
+c10::Device parse_device(const std::string& spec);
 
 /// Keeps large freed blocks in the heap for reuse (glibc: mmap threshold and trim threshold raised to
 /// 1 GiB). By default every tensor above 32 MiB is a fresh mmap, and each op on it pays page faults:

@@ -33,7 +33,7 @@ def test_two_processes_train_the_weights_of_one(cli, tmp_path, preset):
     cfg = _config(tmp_path, preset)
     one = _train(cli, cfg, tmp_path / "one", "--threads", "1")
     assert one.returncode == 0, one.stderr
-    two = _train(cli, cfg, tmp_path / "two", "--nproc", "2", "--threads", "1")
+    two = _train(cli, cfg, tmp_path / "two", "--nproc", "2", "--threads", "1", "--device", "cpu")
     assert two.returncode == 0, two.stderr
     a, b = lipkit.load(tmp_path / "one" / "model.pt"), lipkit.load(tmp_path / "two" / "model.pt")
     sa, sb = a.state_dict(), b.state_dict()
@@ -80,6 +80,16 @@ def test_bad_launches_exit_2_with_a_reason(cli, tmp_path):
         r = _train(cli, cfg, tmp_path / "d", "--dist-timeout", "5",
                    env=_env(WORLD_SIZE=2, RANK=0, MASTER_ADDR="127.0.0.1", MASTER_PORT=s.getsockname()[1]))
     assert r.returncode == 2 and "could not join" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this LibTorch has CUDA: the refusal is for CPU-only builds")
+def test_a_device_this_build_lacks_is_refused_before_any_worker_starts(cli, tmp_path):
+    cfg = _config(tmp_path, "cpl-fmnist")
+    for extra in [("--device", "cuda"), ("--device", "cuda:1", "--nproc", "2"), ("--device", "tpu", "--nproc", "2")]:
+        r = _train(cli, cfg, tmp_path / "out", *extra)
+        assert r.returncode == 2 and f"device '{extra[1]}'" in r.stderr, r.stderr
+        assert "worker" not in r.stderr, "refused by the launcher, not by each worker"
+        assert not (tmp_path / "out" / "model.pt").exists()
 
 
 def test_a_worker_that_dies_fails_the_job(cli, tmp_path):

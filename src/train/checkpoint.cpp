@@ -80,12 +80,13 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
 }
 
 namespace {
-torch::serialize::InputArchive open_archive(const std::string& path) {
+// Tensors land on `device` whatever device wrote them (a GPU-trained checkpoint reads on a CPU machine).
+torch::serialize::InputArchive open_archive(const std::string& path, torch::Device device = torch::kCPU) {
   struct stat st {};
   TORCH_CHECK(::stat(path.c_str(), &st) == 0, path, ": checkpoint not found");
   torch::serialize::InputArchive root;
   try {
-    root.load_from(path);
+    root.load_from(path, device);
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, path, ": not a readable checkpoint (truncated or corrupt?): ",
                 e.what_without_backtrace());
@@ -111,8 +112,8 @@ nlohmann::json read_checkpoint_meta(const std::string& path) {
 }
 
 void load_state(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
-                const ExtraTensors& extra) {
-  auto root = open_archive(path);
+                const ExtraTensors& extra, torch::Device device) {
+  auto root = open_archive(path, device);
   torch::serialize::InputArchive model_archive;
   TORCH_CHECK(root.try_read("model", model_archive), path, ": checkpoint has no model");
   try {

@@ -1,7 +1,12 @@
 #include "lipkit/train/distributed.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef LIPKIT_NCCL  // set by CMake with a CUDA LibTorch and nccl.h (also defines USE_C10D_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -9,10 +14,43 @@
 
 namespace lipkit::train {
 
+// One backend per run: Gloo (CPU tensors, and CUDA tensors in a build without NCCL) or NCCL.
 struct Distributed::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef LIPKIT_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
   std::vector<c10::intrusive_ptr<c10d::Work>> pending;  // bucket all-reduces in flight, in launch order
+
+  c10::intrusive_ptr<c10d::Work> allreduce(std::vector<torch::Tensor>& v) {
+#ifdef LIPKIT_NCCL
+    if (nccl) return nccl->allreduce(v);
+#endif
+    return gloo->allreduce(v);
+  }
+  c10::intrusive_ptr<c10d::Work> broadcast(std::vector<torch::Tensor>& v) {
+#ifdef LIPKIT_NCCL
+    if (nccl) return nccl->broadcast(v);
+#endif
+    return gloo->broadcast(v);
+  }
+  void connect(const std::string& host, int rank, int world, const torch::Device& device,
+               std::chrono::milliseconds timeout) {
+#ifdef LIPKIT_NCCL
+    if (device.is_cuda()) {
+      // without asynchronous error handling a dead peer would hang NCCL instead of failing at the timeout
+      ::setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0), ::setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", 0);
+      auto o = c10d::ProcessGroupNCCL::Options::create();
+      o->timeout = timeout;
+      nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, o);
+      return;
+    }
+#endif
+    auto o = c10d::ProcessGroupGloo::Options::create(timeout);
+    o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host == "localhost" ? "127.0.0.1" : host));
+    gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, o);
+  }
 };
 
 namespace {
@@ -54,6 +92,14 @@ std::shared_ptr<Distributed> Distributed::from_environment(const DistributedOpti
   const std::string host = addr != nullptr && *addr != '\0' ? addr : "127.0.0.1";
   TORCH_CHECK(options.bucket_mb > 0, "distributed: bucket size must be positive, got ", options.bucket_mb, " MiB");
   d->bucket_bytes_ = options.bucket_mb << 20;
+  d->device_ = options.device;
+  if (d->device_.is_cuda()) {  // one GPU per local worker, as torchrun/DDP users set it
+    if (!d->device_.has_index()) d->device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(d->local_rank_));
+    const auto n = static_cast<int64_t>(torch::cuda::device_count());
+    TORCH_CHECK(d->device_.index() < n, "distributed: rank ", d->rank_, " (LOCAL_RANK ", d->local_rank_, ") needs ",
+                d->device_, " but this machine has ", n, " CUDA device(s)");
+    c10::impl::getDeviceGuardImpl(torch::kCUDA)->setDevice(d->device_);
+  }
   d->group_ = std::make_shared<Group>();
   c10d::TCPStoreOptions so;
   so.port = port;
@@ -62,10 +108,7 @@ std::shared_ptr<Distributed> Distributed::from_environment(const DistributedOpti
   so.timeout = options.timeout;
   try {
     d->group_->store = c10::make_intrusive<c10d::TCPStore>(host, so);
-    auto go = c10d::ProcessGroupGloo::Options::create(options.timeout);
-    go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host == "localhost" ? "127.0.0.1" : host));
-    d->group_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(d->group_->store, static_cast<int>(d->rank_),
-                                                                   static_cast<int>(world), go);
+    d->group_->connect(host, static_cast<int>(d->rank_), static_cast<int>(world), d->device_, options.timeout);
   } catch (const std::exception& e) {
     TORCH_CHECK(false, "distributed: rank ", d->rank_, " of ", world, " could not join at ", host, ":", port,
                 " (port in use, wrong MASTER_ADDR, or a worker missing past the timeout): ", e.what());
@@ -73,10 +116,17 @@ std::shared_ptr<Distributed> Distributed::from_environment(const DistributedOpti
   return d;
 }
 
+const char* Distributed::backend() const {
+#ifdef LIPKIT_NCCL
+  if (group_->nccl) return "nccl";
+#endif
+  return "gloo";
+}
+
 void Distributed::all_reduce(torch::Tensor& flat) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<torch::Tensor> v{flat};
-  run(group_->group->allreduce(v), "all-reduce", rank_);
+  run(group_->allreduce(v), "all-reduce", rank_);
   comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -123,7 +173,7 @@ void Distributed::launch(size_t index) {
   b.flat = torch::cat(parts);
   b.launched = true;
   std::vector<torch::Tensor> v{b.flat};
-  group_->pending.push_back(group_->group->allreduce(v));
+  group_->pending.push_back(group_->allreduce(v));
 }
 
 void Distributed::finish_gradients() {
@@ -152,7 +202,7 @@ void Distributed::finish_gradients() {
 void Distributed::broadcast(const std::vector<torch::Tensor>& tensors) {
   for (const auto& t : tensors) {
     std::vector<torch::Tensor> v{t};
-    run(group_->group->broadcast(v), "broadcast", rank_);
+    run(group_->broadcast(v), "broadcast", rank_);
   }
 }
 
@@ -185,7 +235,7 @@ struct SynchronizedMean : torch::autograd::Function<SynchronizedMean> {
 torch::Tensor Distributed::synchronized_mean(const torch::Tensor& local) { return SynchronizedMean::apply(local, this); }
 
 double Distributed::sum(double value) {
-  auto t = torch::full({1}, value, torch::kDouble);
+  auto t = torch::full({1}, value, torch::TensorOptions(torch::kDouble).device(device_));
   all_reduce(t);
   return t.item<double>();
 }

@@ -179,6 +179,8 @@ void Run::resume_or_start() {
   progress_ = options_.progress && lead_;
   TORCH_CHECK(!dist_ || !config_.dp.enabled, "train: private training (dp) runs in one process: its accountant "
               "assumes one Poisson-sampled batch per step");
+  TORCH_CHECK(!dist_ || dist_->device() == options_.device, "train: options.device ", options_.device,
+              " differs from the process group's device ", dist_ ? dist_->device() : options_.device);
   TORCH_CHECK(!dist_ || config_.batch_size % dist_->world() == 0, "train: batch_size ", config_.batch_size,
               " must be divisible by the ", dist_ ? dist_->world() : 1, " workers (each takes an equal share)");
   make_dirs(options_.out_dir);
@@ -192,10 +194,11 @@ void Run::resume_or_start() {
     start_batch_ = meta.at("batch");
   }
   torch::manual_seed(config_.seed);
-  model_ = models::build_model(spec_);
+  model_ = models::build_model(spec_);  // initialised on the CPU: the same weights on every device
+  model_->to(options_.device);
   auto groups = parameter_groups(*model_, config_.optimizer);
   if (config_.loss.name == "mixture") {  // the learnable temperature of its cross-entropy term
-    ce_scale_ = torch::ones({1}).requires_grad_(true);
+    ce_scale_ = torch::ones({1}, torch::TensorOptions().device(options_.device)).requires_grad_(true);
     groups[0].first.push_back(ce_scale_);
     extra_ = {{"ce_scale", ce_scale_}};
   }
@@ -207,7 +210,7 @@ void Run::resume_or_start() {
   if (config_.dp.enabled)
     private_ = std::make_unique<detail::PrivateTraining>(config_, model_, train_data_.size(), spec_.num_classes,
                                                  options_.no_privacy);
-  if (options_.resume) load_state(ckpt_, *model_, optimizer_.get(), extra_);
+  if (options_.resume) load_state(ckpt_, *model_, optimizer_.get(), extra_, options_.device);
   if (dist_) {
     dist_->broadcast(state_tensors());  // the same start on every rank, whatever each one read
     synchronize_means(true);
@@ -243,7 +246,9 @@ void Run::resume_or_start() {
   eps_scale_ = spec_.std.empty() ? 1.0 : 1.0 / *std::min_element(spec_.std.begin(), spec_.std.end());
 }
 
-bool Run::train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats) {
+bool Run::train_step(const data::Batch& cpu_batch, int64_t epoch, EpochStats& stats) {
+  const auto& device = options_.device;
+  const data::Batch batch{cpu_batch.x.to(device), cpu_batch.y.to(device), cpu_batch.index};
   if (private_ && !private_->budget_allows_step()) return false;
   const int64_t step = epoch * nb_ + batch.index;
   const double factor = learning_rate(config_.schedule, 1.0, step, total_steps_);
@@ -372,8 +377,8 @@ certify::CertifyResult Run::evaluate(bool final_epoch) {
   torch::NoGradGuard no_grad;
   for (int64_t s0 = 0; s0 < test_data_.size(); s0 += 500) {
     const int64_t len = std::min<int64_t>(500, test_data_.size() - s0);
-    auto pred = model_->forward(data::to_float(test_data_.images.narrow(0, s0, len))).argmax(1);
-    r.correct += (pred == test_data_.labels.narrow(0, s0, len)).sum().item<int64_t>();
+    auto pred = model_->forward(data::to_float(test_data_.images.narrow(0, s0, len)).to(options_.device)).argmax(1);
+    r.correct += (pred.cpu() == test_data_.labels.narrow(0, s0, len)).sum().item<int64_t>();
   }
   return r;
 }
@@ -466,7 +471,11 @@ TrainSummary Run::run() {
 
 TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
   TORCH_CHECK(!options.out_dir.empty(), "train: an output folder is required");
-  if (!config.table.path.empty()) return train_tabular(config, options);
+  if (!config.table.path.empty()) {
+    TORCH_CHECK(options.device.is_cpu(), "train: tabular training runs on the CPU (a run takes seconds), got device ",
+                options.device);
+    return train_tabular(config, options);
+  }
   return Run(config, options).run();
 }
 

@@ -40,9 +40,10 @@ struct EvalModel {
 };
 EvalModel load_for_evaluation(const std::string& path);
 
-/// Loads weights (and the optimizer state and the extra tensors, when given) into existing objects.
+/// Loads weights (and the optimizer state and the extra tensors, when given) into existing objects
+/// whose tensors are on `device` (the checkpoint's tensors are read onto it, whoever wrote them).
 void load_state(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
-                const ExtraTensors& extra = {});
+                const ExtraTensors& extra = {}, torch::Device device = torch::kCPU);
 
 nlohmann::json spec_to_json(const models::ModelSpec& s);
 models::ModelSpec spec_from_json(const nlohmann::json& j);

@@ -1,7 +1,9 @@
 #pragma once
 // Several training processes, one model, on PyTorch's own distributed engine (c10d): a TCPStore
 // rendezvous and a Gloo process group, joined from the environment torchrun gives its workers
-// (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT).
+// (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). On CUDA each rank uses cuda:LOCAL_RANK and,
+// where lipkit was built with NCCL (an official CUDA LibTorch and nccl.h: LIPKIT_NCCL), a NCCL process
+// group; that path is compile-guarded and has never run on the project's CPU-only machines.
 
 #include <torch/types.h>
 
@@ -15,6 +17,8 @@ namespace lipkit::train {
 struct DistributedOptions {
   int64_t bucket_mb = 25;  ///< gradients per all-reduce, at most this many MiB (several parameters each)
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  ///< a collective waiting longer fails
+  /// Where the model's tensors live. cuda without an index: cuda:LOCAL_RANK (one GPU per local worker).
+  torch::Device device = torch::kCPU;
 };
 
 class Distributed {
@@ -28,6 +32,10 @@ class Distributed {
   int64_t rank() const { return rank_; }
   int64_t world() const { return world_; }
   int64_t local_rank() const { return local_rank_; }
+  /// This rank's device (cuda:LOCAL_RANK for options.device cuda), made the current one.
+  torch::Device device() const { return device_; }
+  /// "gloo" or "nccl" (CUDA tensors with LIPKIT_NCCL).
+  const char* backend() const;
 
   /// Averages the gradients of `params` over the ranks, overlapped with backward: hooks on `params`
   /// start a bucket's all-reduce (buckets of at most bucket_mb, in reverse order, as backward produces
@@ -68,6 +76,7 @@ class Distributed {
   std::vector<Bucket> buckets_;
   bool armed_ = false;
   int64_t rank_ = 0, world_ = 1, local_rank_ = 0, bucket_bytes_ = 0;
+  torch::Device device_ = torch::kCPU;
   double comm_seconds_ = 0;
 };
 

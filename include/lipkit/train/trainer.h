@@ -21,6 +21,9 @@ struct TrainOptions {
   /// batch (config.batch_size) and the gradients are averaged, so the run follows the one-process
   /// run; rank 0 writes the checkpoints, the metrics and the progress. Null: one process.
   std::shared_ptr<Distributed> distributed;
+  /// Where the model trains (lipkit::parse_device): batches are copied there, checkpoints read onto it.
+  /// Distributed runs: the group's device (Distributed::device()). Tabular training is CPU-only.
+  torch::Device device = torch::kCPU;
 };
 
 struct TrainSummary {
