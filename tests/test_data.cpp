@@ -135,6 +135,21 @@ TEST(Registry, FindsDataSetsByFolderAndRejectsUnknownNames) {
   expect_error([&] { load_dataset(empty, Split::Train); }, {empty, "holds no known data set"});
 }
 
+// Distributed evaluation: the ranks' shards are the whole set, in order, sizes within one.
+TEST(Registry, ShardsPartitionTheSetInOrder) {
+  auto test = load_dataset(lipkit::testing::write_synthetic_mnist(fresh_dir("shards"), 10, 23), Split::Test);
+  for (const int64_t n : {1, 2, 3, 5, 30}) {
+    std::vector<torch::Tensor> labels;
+    for (int64_t k = 0; k < n; ++k) {
+      const auto s = test.shard(k, n);
+      EXPECT_LE(std::abs(s.size() - test.size() / n), 1) << k << " of " << n;
+      labels.push_back(s.labels);
+    }
+    EXPECT_TRUE(torch::equal(torch::cat(labels), test.labels)) << n << " shards";
+  }
+  expect_error([&] { test.shard(2, 2); }, {"part 2 of 2"});
+}
+
 TEST(Transforms, AugmentationIsSeededAndKeepsShapes) {
   auto x = torch::rand({6, 2, 8, 8});
   Augment aug;

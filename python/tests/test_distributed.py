@@ -60,6 +60,34 @@ def test_a_wrong_gradient_average_is_caught(cli, tmp_path):
     assert any(not torch.allclose(sa[k], sb[k], rtol=1e-4, atol=1e-5) for k in sa if sa[k].is_floating_point())
 
 
+def _certify(cli, ckpt, subset, out):
+    r = subprocess.run([cli, "certify", "--checkpoint", str(ckpt), "--subset", str(subset), "--json", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    j = json.loads(out.read_text())
+    return [j["clean_accuracy"]] + [c["accuracy"] for c in j["certified"]]
+
+
+@pytest.mark.parametrize("preset", ["cpl-fmnist", "sortnet-fmnist"])
+def test_epoch_certification_on_shards_counts_the_whole_test_set(cli, tmp_path, preset):
+    """Each rank certifies its half of the 301 test points (150 + 151) and the counts are summed: the
+    metrics equal a one-process `lipkit certify` of the written checkpoint on all 301 (SortNet: after
+    rank 0's mean-shift re-estimation, broadcast before the shards are certified)."""
+    cfg = _config(tmp_path, preset)
+    c = json.loads(cfg.read_text())
+    c["epochs"] = 3
+    cfg.write_text(json.dumps(c))
+    r = subprocess.run([cli, "train", "--config", str(cfg), "--out", str(tmp_path / "two"), "--subset", "301",
+                        "--quiet", "--nproc", "2", "--threads", "1"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    last = json.loads((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()[-1])
+    logged = [last["test_accuracy"]] + [c["accuracy"] for c in last["certified"]]
+    ckpt = tmp_path / "two" / "model.pt"
+    assert logged == _certify(cli, ckpt, 301, tmp_path / "all.json")
+    if preset == "cpl-fmnist":  # negative control: rank 0's shard alone is another number
+        assert logged != _certify(cli, ckpt, 150, tmp_path / "shard0.json")
+
+
 def _env(**kw):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")}
     env.update({k: str(v) for k, v in kw.items()})

@@ -68,6 +68,15 @@ Dataset Dataset::head(int64_t n) const {
   return d;
 }
 
+Dataset Dataset::shard(int64_t k, int64_t n) const {
+  TORCH_CHECK(n >= 1 && k >= 0 && k < n, "Dataset::shard: part ", k, " of ", n, " does not exist");
+  const int64_t begin = k * size() / n, end = (k + 1) * size() / n;
+  Dataset d = *this;
+  d.images = images.narrow(0, begin, end - begin);
+  d.labels = labels.narrow(0, begin, end - begin);
+  return d;
+}
+
 std::vector<double> channel_mean(const Dataset& d) {
   auto m = d.images.to(torch::kDouble).mean({0, 2, 3}) / 255.0;
   return std::vector<double>(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());

@@ -136,7 +136,10 @@ class Run {
   void resume_or_start();
   bool train_epoch(int64_t epoch, EpochStats& stats);  // false: interrupted (checkpoint saved)
   bool train_step(const data::Batch& batch, int64_t epoch, EpochStats& stats);  // false: privacy budget spent
-  certify::CertifyResult evaluate(bool final_epoch);
+  certify::CertifyResult evaluate(bool final_epoch);  // every rank takes part
+  certify::CertifyResult certify_shard(const data::Dataset& test);
+  certify::CertifyResult classify_shard(const data::Dataset& test);
+  void sum_counts(certify::CertifyResult& r, int64_t total);
   void log_epoch(int64_t epoch, const EpochStats& stats, const certify::CertifyResult& cert);
   void synchronize_step();
   void synchronize_means(bool on);
@@ -358,29 +361,54 @@ bool Run::train_epoch(int64_t epoch, EpochStats& stats) {
 // Certified accuracy for Lipschitz models; clean accuracy only for plain networks, whose bound is
 // computed on demand (`lipkit certify --bound gram`). Distance nets are evaluated at p = inf with
 // mean-shift statistics re-estimated on training images (the first 10,000 after each epoch, all of
-// them after the last, so the final checkpoint certifies with exact statistics).
+// them after the last, so the final checkpoint certifies with exact statistics). Several processes:
+// rank 0 re-estimates and broadcasts the statistics, every rank certifies its shard of the test set,
+// and the counts are summed.
 certify::CertifyResult Run::evaluate(bool final_epoch) {
+  if (distance_net_) {
+    if (lead_) {
+      if (dist_) synchronize_means(false);  // the re-estimation's training-mode forwards stay local
+      certify::reestimate_mean_shift(model_, final_epoch ? train_data_ : train_data_.head(10000));
+      if (dist_) synchronize_means(true);
+    }
+    if (dist_) dist_->broadcast(buffer_tensors());
+    set_distance_p(*model_, std::numeric_limits<double>::infinity());
+  }
+  const auto test = dist_ ? test_data_.shard(dist_->rank(), dist_->world()) : test_data_;
+  auto r = spec_.family != "plain" ? certify_shard(test) : classify_shard(test);
+  if (distance_net_) set_distance_p(*model_, current_p_);
+  if (dist_) sum_counts(r, test_data_.size());
+  return r;
+}
+
+certify::CertifyResult Run::certify_shard(const data::Dataset& test) {
   certify::CertifyOptions options;
   options.norm = config_.norm;
   options.radii = config_.radii;
-  if (distance_net_) {
-    certify::reestimate_mean_shift(model_, final_epoch ? train_data_ : train_data_.head(10000));
-    set_distance_p(*model_, std::numeric_limits<double>::infinity());
-    auto r = certify::certify(model_, test_data_, options);
-    set_distance_p(*model_, current_p_);
-    return r;
-  }
-  if (spec_.family != "plain") return certify::certify(model_, test_data_, options);
+  return certify::certify(model_, test, options);
+}
+
+certify::CertifyResult Run::classify_shard(const data::Dataset& test) {
   certify::CertifyResult r;
-  r.total = test_data_.size();
+  r.total = test.size();
   model_->eval();
   torch::NoGradGuard no_grad;
-  for (int64_t s0 = 0; s0 < test_data_.size(); s0 += 500) {
-    const int64_t len = std::min<int64_t>(500, test_data_.size() - s0);
-    auto pred = model_->forward(data::to_float(test_data_.images.narrow(0, s0, len)).to(options_.device)).argmax(1);
-    r.correct += (pred.cpu() == test_data_.labels.narrow(0, s0, len)).sum().item<int64_t>();
+  for (int64_t s0 = 0; s0 < test.size(); s0 += 500) {
+    const int64_t len = std::min<int64_t>(500, test.size() - s0);
+    auto pred = model_->forward(data::to_float(test.images.narrow(0, s0, len)).to(options_.device)).argmax(1);
+    r.correct += (pred.cpu() == test.labels.narrow(0, s0, len)).sum().item<int64_t>();
   }
   return r;
+}
+
+// The whole test set's counts from every rank's shard (integers: exact in a double sum).
+void Run::sum_counts(certify::CertifyResult& r, int64_t total) {
+  auto sum = [&](int64_t& count) { count = std::llround(dist_->sum(static_cast<double>(count))); };
+  r.total = total;
+  sum(r.correct);
+  for (auto* counts : {&r.certified, &r.certified_margin, &r.certified_interval})
+    for (auto& c : *counts) sum(c);
+  r.radius = torch::Tensor();  // per point: only this rank's shard
 }
 
 void Run::log_epoch(int64_t epoch, const EpochStats& stats, const certify::CertifyResult& cert) {
@@ -435,7 +463,7 @@ TrainSummary Run::run() {
     summary_.certified_accuracy.clear();
     for (size_t i = 0; i < cert.radii.size(); ++i) summary_.certified_accuracy.push_back(cert.certified_accuracy(i));
   };
-  if (start_epoch_ >= config_.epochs && lead_) record(evaluate(true));  // a finished run: report it, train nothing
+  if (start_epoch_ >= config_.epochs) record(evaluate(true));  // a finished run: report it, train nothing
   for (int64_t epoch = start_epoch_; epoch < config_.epochs; ++epoch) {
     EpochStats stats;
     if (!train_epoch(epoch, stats)) {
@@ -443,16 +471,13 @@ TrainSummary Run::run() {
       summary_.epochs_done = epoch;
       return summary_;
     }
-    if (lead_) {  // rank 0 evaluates, writes and logs; the others wait for its buffers (re-estimated means)
-      if (dist_) synchronize_means(false);
-      auto cert = evaluate(epoch + 1 == config_.epochs);
-      if (dist_) synchronize_means(true);
-      model_->train();
+    auto cert = evaluate(epoch + 1 == config_.epochs);  // every rank: its shard of the test set
+    model_->train();
+    if (lead_) {  // rank 0 writes and logs
       save_checkpoint(ckpt_, *model_, optimizer_.get(), meta_for(epoch + 1, 0), extra_);
       log_epoch(epoch, stats, cert);
-      record(cert);
     }
-    if (dist_) dist_->broadcast(buffer_tensors());
+    record(cert);
     summary_.epochs_done = epoch + 1;
     if (budget_spent_) {
       if (progress_)

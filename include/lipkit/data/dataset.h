@@ -21,6 +21,8 @@ struct Dataset {
   int64_t width() const { return images.size(3); }
   /// The first n examples (all when n <= 0 or n >= size()).
   Dataset head(int64_t n) const;
+  /// The k-th of n contiguous, nearly equal parts (rows [k size / n, (k + 1) size / n)): one rank's share.
+  Dataset shard(int64_t k, int64_t n) const;
 };
 
 /// Per-channel mean of the pixels scaled to [0, 1].
