@@ -270,6 +270,23 @@ TEST_F(Trainer, ResumeWithAnotherConfigIsRefused) {
   EXPECT_THROW(train::train(c, o), c10::Error);
 }
 
+// float64 runs record their precision; the checkpoint loads in it, and resume keeps it.
+TEST_F(Trainer, Float64RunLoadsInFloat64AndResumesOnlyInIt) {
+  auto c = small_config(data_);
+  c.epochs = 1;
+  train::TrainOptions o;
+  o.out_dir = lipkit::testing::fresh_dir("trainer_float64");
+  o.progress = false;
+  o.dtype = torch::kDouble;
+  const auto trained = train::train(c, o);
+  auto model = train::load_model(o.out_dir + "/model.pt");
+  for (const auto& p : model->parameters()) EXPECT_EQ(p.scalar_type(), torch::kDouble);
+  o.resume = true;  // a finished run: loads in float64 and reports the same accuracy
+  EXPECT_EQ(train::train(c, o).clean_accuracy, trained.clean_accuracy);
+  o.dtype = torch::kFloat;
+  lipkit::testing::expect_error([&] { train::train(c, o); }, {"--resume in float32 of a run trained in float64"});
+}
+
 TEST_F(Trainer, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   auto c = small_config(data_);
   c.epochs = 1;

@@ -23,7 +23,7 @@ void on_sigint(int) { g_stop = true; }
 
 struct TrainArgs {
   CommonOptions common;
-  std::string config, out, data, device = "cpu";
+  std::string config, out, data, device = "cpu", dtype = "float32";
   int64_t epochs = 0, subset = -1, nproc = 0, bucket_mb = 25, timeout_s = 1800;
   bool resume = false, quiet = false, no_privacy = false;
 };
@@ -102,6 +102,8 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--device", args->device, "cpu, cuda (distributed: each worker on cuda:LOCAL_RANK) or cuda:N; "
                   "needs a CUDA LibTorch")->capture_default_str();
+  sub->add_option("--dtype", args->dtype, "training precision; float64 for reference runs (slower)")
+      ->capture_default_str()->check(CLI::IsMember({"float32", "float64"}));
   sub->add_flag("--no-privacy", args->no_privacy,
                 "debugging only: allow dp.noise_multiplier 0 (no noise; the checkpoint records epsilon = inf)");
   add_common_options(*sub, args->common);
@@ -130,6 +132,7 @@ void add_train_command(CLI::App& app) {
     opts.no_privacy = args->no_privacy;
     opts.distributed = dist;
     opts.device = dist ? dist->device() : dopt.device;
+    opts.dtype = args->dtype == "float64" ? torch::kDouble : torch::kFloat;
     std::signal(SIGINT, on_sigint);
     opts.stop_requested = [] { return g_stop.load(); };
     auto s = train::train(config, opts);

@@ -152,6 +152,7 @@ class Run {
     nlohmann::json m = {{"config", config_json_}, {"spec", spec_to_json(spec_)}, {"epoch", epoch}, {"batch", batch},
                         {"data", train_data_.name}};
     if (private_) m["dp"] = private_->meta();
+    if (options_.dtype == torch::kDouble) m["dtype"] = "float64";
     return m;
   }
 
@@ -193,15 +194,23 @@ void Run::resume_or_start() {
                 ": --resume with a different configuration than the checkpoint's; use the same "
                 "config and overrides, or a new --out folder");
     spec_ = spec_from_json(meta.at("spec"));  // e.g. the mean of the original run
+    const std::string dtype = options_.dtype == torch::kDouble ? "float64" : "float32";
+    TORCH_CHECK(meta.value("dtype", std::string("float32")) == dtype, ckpt_, ": --resume in ", dtype,
+                " of a run trained in ", meta.value("dtype", std::string("float32")), "; resume in its precision");
     start_epoch_ = meta.at("epoch");
     start_batch_ = meta.at("batch");
   }
   torch::manual_seed(config_.seed);
   model_ = models::build_model(spec_);  // initialised on the CPU: the same weights on every device
+  TORCH_CHECK(options_.dtype == torch::kFloat || options_.dtype == torch::kDouble,
+              "train: dtype must be float32 or float64, got ", options_.dtype);
   model_->to(options_.device);
+  // float64: every tensor, as load_model converts a float64 checkpoint (a float32 run keeps its integer
+  // and float64 buffers: Module::to(dtype) would cast SortNet's step counter too)
+  if (options_.dtype == torch::kDouble) model_->to(torch::kDouble);
   auto groups = parameter_groups(*model_, config_.optimizer);
   if (config_.loss.name == "mixture") {  // the learnable temperature of its cross-entropy term
-    ce_scale_ = torch::ones({1}, torch::TensorOptions().device(options_.device)).requires_grad_(true);
+    ce_scale_ = torch::ones({1}, torch::TensorOptions(options_.dtype).device(options_.device)).requires_grad_(true);
     groups[0].first.push_back(ce_scale_);
     extra_ = {{"ce_scale", ce_scale_}};
   }
@@ -251,7 +260,7 @@ void Run::resume_or_start() {
 
 bool Run::train_step(const data::Batch& cpu_batch, int64_t epoch, EpochStats& stats) {
   const auto& device = options_.device;
-  const data::Batch batch{cpu_batch.x.to(device), cpu_batch.y.to(device), cpu_batch.index};
+  const data::Batch batch{cpu_batch.x.to(device, options_.dtype), cpu_batch.y.to(device), cpu_batch.index};
   if (private_ && !private_->budget_allows_step()) return false;
   const int64_t step = epoch * nb_ + batch.index;
   const double factor = learning_rate(config_.schedule, 1.0, step, total_steps_);
@@ -395,7 +404,8 @@ certify::CertifyResult Run::classify_shard(const data::Dataset& test) {
   torch::NoGradGuard no_grad;
   for (int64_t s0 = 0; s0 < test.size(); s0 += 500) {
     const int64_t len = std::min<int64_t>(500, test.size() - s0);
-    auto pred = model_->forward(data::to_float(test.images.narrow(0, s0, len)).to(options_.device)).argmax(1);
+    auto x = data::to_float(test.images.narrow(0, s0, len)).to(options_.device, options_.dtype);
+    auto pred = model_->forward(x).argmax(1);
     r.correct += (pred.cpu() == test.labels.narrow(0, s0, len)).sum().item<int64_t>();
   }
   return r;
@@ -497,8 +507,8 @@ TrainSummary Run::run() {
 TrainSummary train(const TrainConfig& config, const TrainOptions& options) {
   TORCH_CHECK(!options.out_dir.empty(), "train: an output folder is required");
   if (!config.table.path.empty()) {
-    TORCH_CHECK(options.device.is_cpu(), "train: tabular training runs on the CPU (a run takes seconds), got device ",
-                options.device);
+    TORCH_CHECK(options.device.is_cpu() && options.dtype == torch::kFloat, "train: tabular training runs on the CPU "
+                "in float32 (a run takes seconds), got device ", options.device, " and dtype ", options.dtype);
     return train_tabular(config, options);
   }
   return Run(config, options).run();

@@ -24,6 +24,9 @@ struct TrainOptions {
   /// Where the model trains (lipkit::parse_device): batches are copied there, checkpoints read onto it.
   /// Distributed runs: the group's device (Distributed::device()). Tabular training is CPU-only.
   torch::Device device = torch::kCPU;
+  /// The training precision: float32, or float64 for reference runs (the tests compare 1 and N
+  /// processes in float64); recorded in the checkpoint ("dtype"), which loads in it.
+  torch::Dtype dtype = torch::kFloat;
 };
 
 struct TrainSummary {
