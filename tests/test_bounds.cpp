@@ -41,6 +41,60 @@ TEST(GramIteration, SurvivesHugeAndTinyScales) {
   EXPECT_EQ(gram_iteration_bound(torch::zeros({3, 4})), 0.0);
 }
 
+// The Cholesky-verified bound the dense CPL / spectral / LipschitzLinear layers certify with.
+TEST(SpectralNormBound, AboveTheExactNormAndWithinItsLadderStep) {
+  torch::manual_seed(24);
+  for (auto shape : std::vector<std::pair<int64_t, int64_t>>{{30, 50}, {50, 30}, {1, 9}, {9, 1}, {64, 64}, {300, 120}}) {
+    for (const auto dtype : {torch::kDouble, torch::kFloat}) {
+      auto w = torch::randn({shape.first, shape.second}, dtype);
+      const double exact = spectral_norm_exact(w.to(torch::kDouble));
+      const double bound = spectral_norm_bound(w);
+      EXPECT_GE(bound, exact) << shape.first << "x" << shape.second;
+      EXPECT_LE(bound, exact * (1 + 1e-4)) << shape.first << "x" << shape.second;
+    }
+  }
+  EXPECT_EQ(spectral_norm_bound(torch::zeros({3, 4})), 0.0);
+  EXPECT_GE(spectral_norm_bound(torch::full({1, 1}, -2.5, torch::kDouble)), 2.5);
+  EXPECT_LE(spectral_norm_bound(torch::full({1, 1}, -2.5, torch::kDouble)), 2.5 * (1 + 1e-5));
+}
+
+TEST(SpectralNormBound, HardSpectraAndScales) {
+  torch::manual_seed(25);
+  auto q1 = std::get<0>(torch::linalg::qr(torch::randn({80, 80}, torch::kDouble), "reduced"));
+  auto q2 = std::get<0>(torch::linalg::qr(torch::randn({60, 60}, torch::kDouble), "reduced"));
+  auto sv = torch::linspace(1.0, 0.1, 60, torch::kDouble);
+  sv[1] = 1.0 - 1e-9;  // a top pair power iteration cannot separate
+  sv[2] = 1.0 - 1e-4;
+  auto w = q1.narrow(1, 0, 60).mm(torch::diag(sv)).mm(q2.t());
+  const double exact = spectral_norm_exact(w);
+  EXPECT_GE(spectral_norm_bound(w), exact);
+  EXPECT_LE(spectral_norm_bound(w), exact * (1 + 1e-4));
+  EXPECT_GE(spectral_norm_bound(3.0 * q1), 3.0);  // every singular value equal
+  EXPECT_LE(spectral_norm_bound(3.0 * q1), 3.0 * (1 + 1e-5));
+  for (const double scale : {1e150, 1e-150, 1e-300}) {
+    const double b = spectral_norm_bound(w * scale) / scale;
+    EXPECT_GE(b, exact * (1 - 1e-12)) << scale;  // (the division by scale rounds)
+    EXPECT_LE(b, exact * (1 + 1e-4)) << scale;
+  }
+}
+
+// Negative control: an estimate from below (a few power iterations, which is what the unverified
+// Rayleigh quotient is) fails the ">= exact" check above, and the Cholesky verification refuses it.
+TEST(SpectralNormBound, AnUnverifiedEstimateIsCaughtAndRefused) {
+  torch::manual_seed(26);
+  auto q = std::get<0>(torch::linalg::qr(torch::randn({50, 50}, torch::kDouble), "reduced"));
+  auto w = q.mm(torch::diag(torch::linspace(1.0, 0.5, 50, torch::kDouble))).mm(q.t());
+  auto v = torch::ones({50, 1}, torch::kDouble);
+  auto g = w.t().mm(w);
+  for (int i = 0; i < 3; ++i) v = g.mm(v) / g.mm(v).norm();
+  const double estimate = std::sqrt(v.t().mm(g).mm(v).item<double>());
+  EXPECT_LT(estimate, spectral_norm_exact(w));  // the check a bound must pass catches it
+  auto a = -g;
+  a.diagonal().add_(estimate * estimate);
+  EXPECT_NE(std::get<1>(torch::linalg_cholesky_ex(a)).item<int64_t>(), 0);  // not positive definite: refused
+  EXPECT_GE(spectral_norm_bound(w), spectral_norm_exact(w));
+}
+
 TEST(ConvNorm, CircularNormEqualsTheUnrolledCircularOperator) {
   torch::manual_seed(23);
   for (int64_t k : {1, 3, 5}) {

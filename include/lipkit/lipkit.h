@@ -6,6 +6,7 @@
 #include "lipkit/linalg/exact_norm.h"
 #include "lipkit/linalg/gram.h"
 #include "lipkit/linalg/gram_iteration.h"
+#include "lipkit/linalg/spectral_bound.h"
 #include "lipkit/linalg/power_iteration.h"
 #include "lipkit/layers/activations.h"
 #include "lipkit/layers/aol.h"

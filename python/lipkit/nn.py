@@ -116,11 +116,11 @@ def _step_size(sigma, eps):
 
 
 def _dense_norm(module):
-    """||W||_2: power iteration (an estimate, differentiable) in training, the proven Gram-iteration
-    bound (cached per weight version) in eval."""
+    """||W||_2: power iteration (an estimate, differentiable) in training, the proven spectral bound
+    (lipkit::spectral_norm_bound, cached per weight version) in eval."""
     if module.training:
         return _ops.power_iteration_dense(module.weight, module.u, module.options["train_iters"])
-    return module._bound.get(module.weight, None, lambda: _ops.gram_iteration_bound(module.weight))
+    return module._bound.get(module.weight, None, lambda: _ops.spectral_norm_bound(module.weight))
 
 
 def _conv_norm(module, x, channels, pad):
@@ -708,7 +708,7 @@ _INSIDE = 1.0 - 1e-5
 def _operator_norm(w, p, q):
     w64 = w.detach().double().abs()
     if (p, q) == ("2", "2"):
-        return _ops.gram_iteration_bound(w.detach())
+        return _ops.spectral_norm_bound(w.detach())
     n = {("1", "1"): lambda: w64.sum(0).max(), ("inf", "inf"): lambda: w64.sum(1).max(),
          ("1", "inf"): lambda: w64.max(), ("2", "inf"): lambda: w64.pow(2).sum(1).sqrt().max()}[(p, q)]()
     return float(n) * (1 + 1e-12)
@@ -743,7 +743,7 @@ class LipschitzLinear(LipschitzModule):
         elif self.training:
             norms = torch.linalg.svdvals(w).max()
         else:
-            norms = torch.full((), self._bound.get(w, None, lambda: _ops.gram_iteration_bound(w.detach())), dtype=w.dtype)
+            norms = torch.full((), self._bound.get(w, None, lambda: _ops.spectral_norm_bound(w.detach())), dtype=w.dtype)
         if not self.options["vectorwise"] or kind == "two":
             norms = norms.max()
         return w / torch.clamp_min(norms / (self.options["lipschitz"] * _INSIDE), 1.0)

@@ -7,7 +7,7 @@
 #include "init.h"
 #include "lipkit/linalg/conv_adjoint.h"
 #include "lipkit/linalg/exact_norm.h"
-#include "lipkit/linalg/gram_iteration.h"
+#include "lipkit/linalg/spectral_bound.h"
 #include "lipkit/linalg/power_iteration.h"
 
 namespace lipkit {
@@ -79,7 +79,7 @@ void CplLinearImpl::pretty_print(std::ostream& stream) const {
 }
 
 double CplLinearImpl::weight_norm_bound() {
-  return bound_.get(detail::version_key({weight}), [&] { return linalg::gram_iteration_bound(weight); });
+  return bound_.get(detail::version_key({weight}), [&] { return linalg::spectral_norm_bound(weight); });
 }
 
 torch::Tensor CplLinearImpl::forward(const torch::Tensor& input) {

@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include "init.h"
-#include "lipkit/linalg/gram_iteration.h"
+#include "lipkit/linalg/spectral_bound.h"
 
 namespace lipkit {
 
@@ -48,7 +48,7 @@ double operator_norm(const torch::Tensor& weight, PNorm p, PNorm q) {
   else if (p == PNorm::Inf && q == PNorm::Inf) n = w.sum(1).max().item<double>();
   else if (p == PNorm::One && q == PNorm::Inf) n = w.max().item<double>();
   else if (p == PNorm::Two && q == PNorm::Inf) n = w.pow(2).sum(1).sqrt().max().item<double>();
-  else if (p == PNorm::Two && q == PNorm::Two) return linalg::gram_iteration_bound(weight.detach());  // proven
+  else if (p == PNorm::Two && q == PNorm::Two) return linalg::spectral_norm_bound(weight.detach());  // proven
   else TORCH_CHECK(false, "lipkit::operator_norm: the ", to_string(p), " -> ", to_string(q), " norm is not computed");
   return n * (1 + 1e-12);  // float64 sums of float32 values: relative rounding far below this
 }
@@ -84,10 +84,10 @@ void LipschitzLinearImpl::pretty_print(std::ostream& stream) const {
 torch::Tensor LipschitzLinearImpl::effective_weight() const {
   torch::Tensor spectral;
   if (options.kind() == "two") {
-    // differentiable exact spectral norm in training; the proven Gram-iteration bound (>= it) in eval
+    // differentiable exact spectral norm in training; the proven bound (>= it) in eval
     spectral = is_training() ? torch::linalg_svdvals(weight).max()
                              : torch::full({}, spectral_.get(detail::version_key({weight}), [&] {
-                                 return linalg::gram_iteration_bound(weight.detach());
+                                 return linalg::spectral_norm_bound(weight.detach());
                                }), weight.options());
   }
   return functional::lipschitz_normalize(weight, options.kind(), options.lipschitz() * kInside, options.vectorwise(),

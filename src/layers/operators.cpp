@@ -8,6 +8,7 @@
 #include "lipkit/linalg/gram.h"
 #include "lipkit/linalg/gram_iteration.h"
 #include "lipkit/linalg/power_iteration.h"
+#include "lipkit/linalg/spectral_bound.h"
 
 namespace lipkit {
 
@@ -21,6 +22,7 @@ torch::Tensor op_power_iteration_conv(const torch::Tensor& kernel, torch::Tensor
 double op_gram_iteration_bound(const torch::Tensor& weight, int64_t iters) {
   return linalg::gram_iteration_bound(weight.detach(), iters);
 }
+double op_spectral_norm_bound(const torch::Tensor& weight) { return linalg::spectral_norm_bound(weight.detach()); }
 double op_conv2d_norm_bound(const torch::Tensor& kernel, int64_t height, int64_t width, int64_t padding) {
   return linalg::conv2d_norm_bound(kernel.detach(), height, width, padding);
 }
@@ -36,6 +38,7 @@ TORCH_LIBRARY_FRAGMENT(lipkit, m) {
   m.def("power_iteration_dense(Tensor weight, Tensor(a!) u, int iters) -> Tensor", &op_power_iteration_dense);
   m.def("power_iteration_conv(Tensor kernel, Tensor(a!) u, int padding, int iters) -> Tensor", &op_power_iteration_conv);
   m.def("gram_iteration_bound(Tensor weight, int iters=16) -> float", &op_gram_iteration_bound);
+  m.def("spectral_norm_bound(Tensor weight) -> float", &op_spectral_norm_bound);
   m.def("conv2d_norm_bound(Tensor kernel, int height, int width, int padding) -> float", &op_conv2d_norm_bound);
   m.def("spectral_norm_exact(Tensor matrix) -> float", &op_spectral_norm_exact);
   m.def("sortnet_subset(int seed, int step, int n, float q) -> int[]", &op_sortnet_subset);
@@ -43,7 +46,7 @@ TORCH_LIBRARY_FRAGMENT(lipkit, m) {
 
 std::vector<std::string> register_layer_operators() {
   return {"lipkit::gram", "lipkit::power_iteration_dense", "lipkit::power_iteration_conv", "lipkit::gram_iteration_bound",
-          "lipkit::conv2d_norm_bound",     "lipkit::spectral_norm_exact",  "lipkit::sortnet_subset"};
+          "lipkit::spectral_norm_bound", "lipkit::conv2d_norm_bound",     "lipkit::spectral_norm_exact",  "lipkit::sortnet_subset"};
 }
 
 }  // namespace lipkit

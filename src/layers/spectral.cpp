@@ -4,7 +4,7 @@
 
 #include "init.h"
 #include "lipkit/linalg/exact_norm.h"
-#include "lipkit/linalg/gram_iteration.h"
+#include "lipkit/linalg/spectral_bound.h"
 #include "lipkit/linalg/power_iteration.h"
 
 namespace lipkit {
@@ -43,7 +43,7 @@ void SpectralLinearImpl::pretty_print(std::ostream& stream) const {
 }
 
 double SpectralLinearImpl::weight_norm_bound() {
-  return bound_.get(detail::version_key({weight}), [&] { return linalg::gram_iteration_bound(weight); });
+  return bound_.get(detail::version_key({weight}), [&] { return linalg::spectral_norm_bound(weight); });
 }
 
 torch::Tensor SpectralLinearImpl::forward(const torch::Tensor& input) {

@@ -8,7 +8,7 @@
 // (D diagonal in [0, 1]) has eigenvalues in [1 - h ||W||^2, 1], so z is 1-Lipschitz in l2.
 // Training mode: ||W||_2 is a one-step power-iteration estimate with a persisted vector (buffer `u`),
 // differentiable in W, as in the official code. Eval mode: ||W||_2 is replaced by a proven upper
-// bound (Gram iteration for dense, the circular-embedding FFT bound for conv at the actual input
+// bound (a Cholesky-verified spectral bound for dense, the circular-embedding FFT bound for conv at the actual input
 // size), cached until the weights change, so the eval layer is 1-Lipschitz for certain.
 
 #include <torch/arg.h>
@@ -65,7 +65,7 @@ class CplLinearImpl : public torch::nn::Cloneable<CplLinearImpl>, public Lipschi
   torch::Tensor forward(const torch::Tensor& input);
   double lipschitz_bound(Norm norm) const override;
 
-  /// Proven upper bound of ||W||_2 (Gram iteration, float64), cached until the weight changes.
+  /// Proven upper bound of ||W||_2 (linalg::spectral_norm_bound, float64), cached until the weight changes.
   double weight_norm_bound();
 
   CplLinearOptions options;

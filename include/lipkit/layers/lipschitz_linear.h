@@ -71,7 +71,7 @@ class LipschitzLinearImpl : public torch::nn::Cloneable<LipschitzLinearImpl>, pu
   torch::Tensor weight, bias;
 
  private:
-  mutable detail::CachedBound spectral_;  // kind two, eval: the Gram-iteration bound until the weight changes
+  mutable detail::CachedBound spectral_;  // kind two, eval: the proven spectral bound until the weight changes
 };
 TORCH_MODULE(LipschitzLinear);
 

@@ -6,6 +6,7 @@
 //   lipkit::power_iteration_dense(Tensor weight, Tensor(a!) u, int iters) -> Tensor
 //   lipkit::power_iteration_conv(Tensor kernel, Tensor(a!) u, int padding, int iters) -> Tensor
 //   lipkit::gram_iteration_bound(Tensor weight, int iters) -> float
+//   lipkit::spectral_norm_bound(Tensor weight) -> float
 //   lipkit::conv2d_norm_bound(Tensor kernel, int height, int width, int padding) -> float
 //   lipkit::spectral_norm_exact(Tensor matrix) -> float
 //   lipkit::sortnet_subset(int seed, int step, int n, float q) -> int[]

@@ -4,7 +4,7 @@
 //   y = (W / ||W||_2) x + b
 //
 // Training mode: ||W||_2 by power iteration with a persisted vector (buffer `u`), differentiable in W.
-// Eval mode: a proven upper bound (Gram iteration for dense; for conv, the circular-embedding FFT
+// Eval mode: a proven upper bound (linalg::spectral_norm_bound for dense; for conv, the circular-embedding FFT
 // bound of the zero-padded operator at the actual input size), cached until the weights change, so
 // the eval layer is 1-Lipschitz in l2 for certain. Not the reshaped-kernel norm, which can be off by
 // a factor up to k for a k x k kernel.
@@ -39,7 +39,7 @@ class SpectralLinearImpl : public torch::nn::Cloneable<SpectralLinearImpl>, publ
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& input);
   double lipschitz_bound(Norm norm) const override;
-  /// Proven upper bound of ||W||_2 (Gram iteration), cached until the weight changes.
+  /// Proven upper bound of ||W||_2 (linalg::spectral_norm_bound), cached until the weight changes.
   double weight_norm_bound();
 
   SpectralLinearOptions options;
