@@ -23,6 +23,7 @@
 #include "lipkit/layers/lipschitz_linear.h"
 #include "lipkit/layers/monotonic.h"
 #include "lipkit/layers/structure.h"
+#include "lipkit/kernels/conv2d.h"
 #include "lipkit/kernels/dist.h"
 #include "lipkit/kernels/spline.h"
 #include "lipkit/lipschitz/bounds.h"

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "init.h"
+#include "lipkit/kernels/conv2d.h"
 #include "lipkit/linalg/conv_adjoint.h"
 #include "lipkit/linalg/exact_norm.h"
 #include "lipkit/linalg/spectral_bound.h"
@@ -25,8 +26,8 @@ torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight, co
 
 torch::Tensor cpl_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& step, int64_t padding) {
-  auto r = torch::relu(torch::conv2d(x, kernel, bias, 1, padding));
-  return x - linalg::conv2d_adjoint(step * r, kernel, padding);
+  auto r = torch::relu(kernels::conv2d(x, kernel, bias, padding));  // float64 evaluation: the direct kernel
+  return x - kernels::conv2d_adjoint(step * r, kernel, padding);
 }
 
 }  // namespace functional

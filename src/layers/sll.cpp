@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "lipkit/kernels/conv2d.h"
 #include "lipkit/linalg/conv_adjoint.h"
 #include "lipkit/linalg/gram.h"
 
@@ -45,8 +46,8 @@ torch::Tensor sll_linear(const torch::Tensor& x, const torch::Tensor& weight, co
 
 torch::Tensor sll_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& inv_t, int64_t padding) {
-  auto r = torch::relu(torch::conv2d(x, kernel, bias, 1, padding)) * inv_t.view({1, -1, 1, 1});
-  return x - 2.0 * linalg::conv2d_adjoint(r, kernel, padding);
+  auto r = torch::relu(kernels::conv2d(x, kernel, bias, padding)) * inv_t.view({1, -1, 1, 1});
+  return x - 2.0 * kernels::conv2d_adjoint(r, kernel, padding);
 }
 
 }  // namespace functional

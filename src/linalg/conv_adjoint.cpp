@@ -4,13 +4,16 @@
 
 namespace lipkit::linalg {
 
-torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& kernel, int64_t padding) {
+std::pair<torch::Tensor, int64_t> adjoint_kernel(const torch::Tensor& kernel, int64_t padding) {
   const int64_t kh = kernel.size(2), kw = kernel.size(3);
-  TORCH_CHECK(padding >= 0 && padding <= kh - 1 && padding <= kw - 1,
-              "conv2d_adjoint: padding must be in [0, kernel_size - 1], got ", padding,
-              " for kernel ", kh, "x", kw);
-  auto flipped = kernel.transpose(0, 1).flip({2, 3});
-  return torch::conv2d(y, flipped, {}, 1, {kh - 1 - padding, kw - 1 - padding});
+  TORCH_CHECK(kh == kw && padding >= 0 && padding <= kh - 1, "conv2d_adjoint: padding must be in [0, kernel_size - 1] "
+              "for a square kernel, got ", padding, " for kernel ", kh, "x", kw);
+  return {kernel.transpose(0, 1).flip({2, 3}), kh - 1 - padding};
+}
+
+torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& kernel, int64_t padding) {
+  const auto [flipped, flipped_padding] = adjoint_kernel(kernel, padding);
+  return torch::conv2d(y, flipped, {}, 1, flipped_padding);
 }
 
 }  // namespace lipkit::linalg
