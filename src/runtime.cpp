@@ -57,9 +57,9 @@ c10::Device parse_device(const std::string& spec) {
   return *d;
 }
 
-void exec_with_passive_openmp(char** argv) {
+void exec_with_short_openmp_spin(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
-  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  ::setenv("GOMP_SPINCOUNT", "1000", 1);
   ::execv("/proc/self/exe", argv);  // returns only on failure: then run on with the default policy
 }
 

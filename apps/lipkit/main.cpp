@@ -27,7 +27,7 @@ void apply_common_options(const CommonOptions& opts) {
 }  // namespace lipkit::cli
 
 int main(int argc, char** argv) {
-  lipkit::exec_with_passive_openmp(argv);  // before any work: OpenMP reads its wait policy once
+  lipkit::exec_with_short_openmp_spin(argv);  // before any work: OpenMP reads its spin count once
   lipkit::cli::remember_argv(argv);
   CLI::App app{"lipkit: build, train, certify and attack 1-Lipschitz neural networks"};
   app.require_subcommand(1);

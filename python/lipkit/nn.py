@@ -330,6 +330,7 @@ class AolLinear(LipschitzModule):
         super().__init__(in_features=in_features, out_features=out_features, bias=bias, eps=eps)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         _optional_bias(self, bias, out_features)
+        self._cache = _EvalCache()
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -344,7 +345,7 @@ class AolLinear(LipschitzModule):
 
     def forward(self, x):
         _check_input(x, "AolLinear", 2, self.options["in_features"], self.weight, "(N, in_features)")
-        return F.linear(x, self.effective_weight(), self.bias)
+        return F.linear(x, self._cache.get(self, [self.weight], self.effective_weight), self.bias)
 
     def lipschitz_bound(self, norm="l2"):
         return 1.0 if norm == "l2" else NO_BOUND
@@ -357,6 +358,7 @@ class AolConv2d(LipschitzModule):
         super().__init__(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, bias=bias, eps=eps)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         _optional_bias(self, bias, out_channels)
+        self._cache = _EvalCache()
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -377,7 +379,8 @@ class AolConv2d(LipschitzModule):
 
     def forward(self, x):
         _check_input(x, "AolConv2d", 4, self.options["in_channels"], self.weight, "(N, in_channels, H, W)")
-        return F.conv2d(x, self.effective_weight(), self.bias, 1, self.options["kernel_size"] // 2)
+        w = self._cache.get(self, [self.weight], self.effective_weight)
+        return F.conv2d(x, w, self.bias, 1, self.options["kernel_size"] // 2)
 
     def lipschitz_bound(self, norm="l2"):
         return 1.0 if norm == "l2" else NO_BOUND

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "lipkit/kernels/conv2d.h"
 #include "lipkit/linalg/gram.h"
 
 namespace lipkit {
@@ -69,7 +70,8 @@ torch::Tensor AolLinearImpl::effective_weight() const {
 
 torch::Tensor AolLinearImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "AolLinear", 2, options.in_features(), weight, "(N, in_features)");
-  return torch::nn::functional::linear(input, effective_weight(), bias);
+  auto w = folded_.get(is_training(), weight, detail::version_key({weight}), [&] { return effective_weight(); });
+  return torch::nn::functional::linear(input, w, bias);
 }
 
 double AolLinearImpl::lipschitz_bound(Norm norm) const { return norm == Norm::L2 ? 1.0 : kNoBound; }
@@ -119,7 +121,8 @@ torch::Tensor AolConv2dImpl::effective_weight() const {
 torch::Tensor AolConv2dImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "AolConv2d", 4, options.in_channels(), weight,
                       "(N, in_channels, H, W)");
-  return torch::conv2d(input, effective_weight(), bias, 1, options.kernel_size() / 2);
+  auto w = folded_.get(is_training(), weight, detail::version_key({weight}), [&] { return effective_weight(); });
+  return kernels::conv2d(input, w, bias, options.kernel_size() / 2);  // float64 evaluation: the direct kernel
 }
 
 double AolConv2dImpl::lipschitz_bound(Norm norm) const { return norm == Norm::L2 ? 1.0 : kNoBound; }

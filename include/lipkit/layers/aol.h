@@ -53,6 +53,9 @@ class AolLinearImpl : public torch::nn::Cloneable<AolLinearImpl>, public Lipschi
 
   AolLinearOptions options;
   torch::Tensor weight, bias;
+
+ private:
+  detail::CachedTensor folded_;  // eval mode: the rescaled weight until the weight changes
 };
 TORCH_MODULE(AolLinear);
 
@@ -83,6 +86,9 @@ class AolConv2dImpl : public torch::nn::Cloneable<AolConv2dImpl>, public Lipschi
 
   AolConv2dOptions options;
   torch::Tensor weight, bias;
+
+ private:
+  detail::CachedTensor folded_;  // eval mode: the rescaled kernel until the kernel changes
 };
 TORCH_MODULE(AolConv2d);
 
