@@ -42,6 +42,14 @@ double mean_loss(torch::nn::Sequential& model, const data::Dataset& d, const tra
   return train::compute_loss(loss, model->forward(data::to_float(d.images)), d.labels).item<double>();
 }
 
+// Options for a quiet run into a fresh folder.
+train::TrainOptions quiet_run(const std::string& name) {
+  train::TrainOptions o;
+  o.out_dir = lipkit::testing::fresh_dir(name);
+  o.progress = false;
+  return o;
+}
+
 class Trainer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -261,9 +269,7 @@ TEST_F(Trainer, SortNetResumesBitForBit) {
 TEST_F(Trainer, ResumeWithAnotherConfigIsRefused) {
   auto c = small_config(data_);
   c.epochs = 1;
-  train::TrainOptions o;
-  o.out_dir = lipkit::testing::fresh_dir("trainer_refuse");
-  o.progress = false;
+  auto o = quiet_run("trainer_refuse");
   train::train(c, o);
   c.optimizer.lr *= 2;
   o.resume = true;
@@ -274,9 +280,7 @@ TEST_F(Trainer, ResumeWithAnotherConfigIsRefused) {
 TEST_F(Trainer, Float64RunLoadsInFloat64AndResumesOnlyInIt) {
   auto c = small_config(data_);
   c.epochs = 1;
-  train::TrainOptions o;
-  o.out_dir = lipkit::testing::fresh_dir("trainer_float64");
-  o.progress = false;
+  auto o = quiet_run("trainer_float64");
   o.dtype = torch::kDouble;
   const auto trained = train::train(c, o);
   auto model = train::load_model(o.out_dir + "/model.pt");
@@ -290,9 +294,7 @@ TEST_F(Trainer, Float64RunLoadsInFloat64AndResumesOnlyInIt) {
 TEST_F(Trainer, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   auto c = small_config(data_);
   c.epochs = 1;
-  train::TrainOptions o;
-  o.out_dir = lipkit::testing::fresh_dir("trainer_nan");
-  o.progress = false;
+  auto o = quiet_run("trainer_nan");
   train::train(c, o);
   auto good = train::load_model(o.out_dir + "/model.pt");
 
