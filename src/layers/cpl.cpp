@@ -6,7 +6,6 @@
 
 #include "init.h"
 #include "lipkit/kernels/conv2d.h"
-#include "lipkit/linalg/conv_adjoint.h"
 #include "lipkit/linalg/exact_norm.h"
 #include "lipkit/linalg/spectral_bound.h"
 #include "lipkit/linalg/power_iteration.h"

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include "lipkit/kernels/conv2d.h"
-#include "lipkit/linalg/conv_adjoint.h"
 #include "lipkit/linalg/gram.h"
 
 namespace lipkit {

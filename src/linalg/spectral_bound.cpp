@@ -27,14 +27,15 @@ double lanczos_estimate(const torch::Tensor& g, int64_t steps) {
   auto v = torch::randn({n}, gen, g.options());
   q.select(1, 0).copy_(v / v.norm());
   auto t = torch::zeros({k, k}, g.options());
-  int64_t m = 1;
-  for (int64_t j = 0; j < k; ++j, m = j) {
+  int64_t m = k;  // the size of the tridiagonal matrix built
+  for (int64_t j = 0; j < k; ++j) {
     auto z = torch::mv(g, q.select(1, j));
     t[j][j] = torch::dot(q.select(1, j), z);
     auto basis = q.narrow(1, 0, j + 1);
     for (int pass = 0; pass < 2; ++pass) z = z - torch::mv(basis, torch::mv(basis.t(), z));
     const double beta = z.norm().item<double>();
-    if (j + 1 == k || beta <= 1e-12 * std::abs(t[0][0].item<double>()) + 1e-300) {  // done, or invariant subspace
+    if (j + 1 == k) break;
+    if (beta <= 1e-12 * std::abs(t[0][0].item<double>()) + 1e-300) {  // an invariant subspace: T is complete
       m = j + 1;
       break;
     }
