@@ -121,6 +121,21 @@ TEST_P(DistKernels, SortNeuronMatchesReference) {
   }
 }
 
+// Float32 on the blocked path (top k of 1031 and 2000 wide rows, ties included) against the
+// reference in float32: the same selected values summed in the same order, so equal to rounding.
+TEST_P(DistKernels, SortNeuronFloat32MatchesReference) {
+  torch::manual_seed(12);
+  for (int64_t n : {1031, 2000}) {
+    for (bool ties : {false, true}) {
+      auto x = ties ? torch::randint(0, 4, {11, n}, torch::kFloat) : torch::randn({11, n});
+      auto w = ties ? torch::randint(0, 4, {9, n}, torch::kFloat) : torch::randn({9, n});
+      auto op = [](const torch::Tensor& a, const torch::Tensor& b) { return kernels::sort_neuron(a, b, 0.7, 10); };
+      auto ref = [](const torch::Tensor& a, const torch::Tensor& b) { return sort_neuron_reference(a, b, 0.7, 10); };
+      expect_same(op, ref, x, w, 1e-5, "sort float32 n=" + std::to_string(n) + (ties ? " ties" : ""));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Bodies, DistKernels, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "avx2" : "portable"; });
 

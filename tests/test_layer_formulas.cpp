@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "lipkit/lipkit.h"
+#include "support/expect_error.h"
 
 using namespace lipkit;
 namespace F = lipkit::functional;
@@ -240,6 +241,79 @@ TEST(GramOp, MatchesPlainMatmulInValueAndGradient) {
       (reference * upstream).sum().backward();
       expect_close(w1.grad(), w2.grad(), 1e-12);
     }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Large enough for the Gram's triangle of blocks (>= 1024 rows, a partial last block) and small.
+const std::vector<std::pair<int64_t, int64_t>> kGramShapes{{5, 8}, {8, 5}, {1, 3}, {1300, 40}};
+
+TEST(GramOp, TrianglePathIsExactlySymmetricAndMatchesMatmul) {
+  torch::manual_seed(17);
+  auto w = torch::randn({1300, 40}, torch::kDouble);
+  auto g = lipkit::linalg::gram(w);
+  EXPECT_TRUE(torch::equal(g, g.t()));
+  expect_close(g, torch::mm(w, w.t()), 1e-10);
+}
+
+// |W W^T| v against plain autograd through mm, abs and mv, in value and in both gradients, on the
+// fused CPU loops (float, double), a transposed view, and the generic path (a strided-row view).
+TEST(AbsGramMvOp, MatchesTheAutogradReferenceInValueAndGradients) {
+  torch::manual_seed(18);
+  for (auto dtype : {torch::kDouble, torch::kFloat}) {
+    const double tol = dtype == torch::kDouble ? 1e-10 : 2e-3;
+    for (auto shape : kGramShapes) {
+      for (bool transposed : {false, true}) {
+        auto base = torch::randn({shape.first, shape.second}, dtype);
+        base.index_put_({0}, 0.0);  // zero Gram entries: sign 0, as torch's |x|' at 0
+        auto w1 = base.clone().requires_grad_(true), w2 = base.clone().requires_grad_(true);
+        auto a1 = transposed ? w1.t() : w1, a2 = transposed ? w2.t() : w2;
+        auto vb = torch::rand({a1.size(0)}, dtype) + 0.5;
+        auto v1 = vb.clone().requires_grad_(true), v2 = vb.clone().requires_grad_(true);
+        auto ours = lipkit::linalg::abs_gram_mv(a1, v1);
+        auto reference = torch::mv(torch::mm(a2, a2.t()).abs(), v2);
+        const double scale = 1 + reference.abs().max().item<double>();
+        expect_close(ours / scale, reference / scale, tol);
+        auto upstream = torch::randn_like(reference);
+        (ours * upstream).sum().backward();
+        (reference * upstream).sum().backward();
+        const double gs = 1 + w2.grad().abs().max().item<double>(), vs = 1 + v2.grad().abs().max().item<double>();
+        expect_close(w1.grad() / gs, w2.grad() / gs, tol);
+        expect_close(v1.grad() / vs, v2.grad() / vs, tol);
+      }
+    }
+  }
+  auto strided = torch::randn({6, 10}, torch::kDouble).slice(1, 0, 10, 2).requires_grad_(false);
+  auto v = torch::rand({6}, torch::kDouble);
+  expect_close(lipkit::linalg::abs_gram_mv(strided, v), torch::mv(torch::mm(strided, strided.t()).abs(), v), 1e-12);
+  lipkit::testing::expect_error([&] { lipkit::linalg::abs_gram_mv(torch::randn({3, 4}), torch::rand({4})); }, {"abs_gram_mv", "v must have shape (3)"});
+}
+
+// Training applies Q through the batch solve; it must equal the folded weight used in eval, in
+// value and in the gradient with respect to v, for square and both rectangular shapes.
+TEST(OrthogonalFormula, BatchSolveEqualsTheFoldedWeight) {
+  torch::manual_seed(19);
+  for (auto shape : std::vector<std::pair<int64_t, int64_t>>{{6, 6}, {9, 4}, {4, 9}}) {
+    OrthogonalLinear layer(shape.first, shape.second);
+    layer->to(torch::kDouble);
+    {
+      torch::NoGradGuard no_grad;
+      layer->bias.uniform_(-1, 1);
+    }
+    auto x = torch::randn({7, shape.first}, torch::kDouble);
+    layer->train();
+    auto y = layer->forward(x);
+    auto upstream = torch::randn_like(y);
+    auto gv = torch::autograd::grad({(y * upstream).sum()}, {layer->v})[0];
+    auto folded = torch::nn::functional::linear(x, layer->effective_weight(), layer->bias);
+    auto gref = torch::autograd::grad({(folded * upstream).sum()}, {layer->v})[0];
+    expect_close(y, folded, 1e-12);
+    expect_close(gv, gref, 1e-12);
+    layer->eval();
+    expect_close(layer->forward(x), folded, 1e-12);
   }
 }
 

@@ -258,8 +258,8 @@ class SllLinear(LipschitzModule):
             self.activation.reset_parameters()
 
     def inverse_t(self):
-        g = _ops.gram(self.weight).abs()  # C++'s W W^T: one GEMM in the backward instead of two
-        return _safe_inverse(_weighted_row_sums(g, self.q))
+        # C++'s |W W^T| exp(q): one triangle of the Gram, a fused one-GEMM backward
+        return _safe_inverse(torch.exp(-self.q) * _ops.abs_gram_mv(self.weight, torch.exp(self.q)))
 
     def forward(self, x):
         _check_input(x, "SllLinear", 2, self.options["features"], self.weight, "(N, features)")
@@ -340,7 +340,8 @@ class AolLinear(LipschitzModule):
                 self.bias.zero_()
 
     def effective_weight(self):
-        d = torch.rsqrt(_ops.gram(self.weight.t()).abs().sum(1) + self.options["eps"])
+        wt = self.weight.t()
+        d = torch.rsqrt(_ops.abs_gram_mv(wt, wt.new_ones(wt.shape[0])) + self.options["eps"])
         return self.weight * d.unsqueeze(0)
 
     def forward(self, x):
@@ -463,6 +464,14 @@ class OrthogonalLinear(LipschitzModule):
 
     def forward(self, x):
         _check_input(x, "OrthogonalLinear", 2, self.options["in_features"], self.v, "(N, in_features)")
+        if self.training:  # Q = 2 (I + A)^-1 - I applied through one solve with the batch as right-hand sides
+            n = self.v.shape[0]
+            a = self.v - self.v.t()
+            eye = torch.eye(n, dtype=self.v.dtype, device=self.v.device)
+            xp = F.pad(x, (0, n - x.shape[1]))
+            z = torch.linalg.solve(eye + a, xp.t()).t()
+            y = (2.0 * z - xp)[:, : self.options["out_features"]]
+            return y if self.bias is None else y + self.bias
         return F.linear(x, self._cache.get(self, (self.v,), self.effective_weight), self.bias)
 
     def lipschitz_bound(self, norm="l2"):

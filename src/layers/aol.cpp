@@ -10,7 +10,8 @@ namespace lipkit {
 namespace functional {
 
 torch::Tensor aol_rescale_linear(const torch::Tensor& weight, double eps) {
-  auto d = torch::rsqrt(linalg::gram(weight.t()).abs().sum(1) + eps);
+  auto wt = weight.t();
+  auto d = torch::rsqrt(linalg::abs_gram_mv(wt, torch::ones({wt.size(0)}, weight.options())) + eps);
   return weight * d.unsqueeze(0);
 }
 

@@ -35,6 +35,7 @@ std::vector<int64_t> op_sortnet_subset(int64_t seed, int64_t step, int64_t n, do
 
 TORCH_LIBRARY_FRAGMENT(lipkit, m) {
   m.def("gram(Tensor weight) -> Tensor", &linalg::gram);
+  m.def("abs_gram_mv(Tensor weight, Tensor v) -> Tensor", &linalg::abs_gram_mv);
   m.def("power_iteration_dense(Tensor weight, Tensor(a!) u, int iters) -> Tensor", &op_power_iteration_dense);
   m.def("power_iteration_conv(Tensor kernel, Tensor(a!) u, int padding, int iters) -> Tensor", &op_power_iteration_conv);
   m.def("gram_iteration_bound(Tensor weight, int iters=16) -> float", &op_gram_iteration_bound);
@@ -45,7 +46,7 @@ TORCH_LIBRARY_FRAGMENT(lipkit, m) {
 }
 
 std::vector<std::string> register_layer_operators() {
-  return {"lipkit::gram", "lipkit::power_iteration_dense", "lipkit::power_iteration_conv", "lipkit::gram_iteration_bound",
+  return {"lipkit::gram", "lipkit::abs_gram_mv", "lipkit::power_iteration_dense", "lipkit::power_iteration_conv", "lipkit::gram_iteration_bound",
           "lipkit::spectral_norm_bound", "lipkit::conv2d_norm_bound",     "lipkit::spectral_norm_exact",  "lipkit::sortnet_subset"};
 }
 

@@ -10,6 +10,15 @@ torch::Tensor cayley(const torch::Tensor& v) {
   auto eye = torch::eye(v.size(0), v.options());
   return torch::linalg::solve(eye + a, eye - a, /*left=*/true);
 }
+
+torch::Tensor cayley_linear(const torch::Tensor& x, const torch::Tensor& v, int64_t out_features) {
+  const int64_t n = v.size(0);
+  auto a = v - v.t();
+  auto eye = torch::eye(n, v.options());
+  auto xp = x.size(1) < n ? torch::constant_pad_nd(x, {0, n - x.size(1)}) : x;
+  auto z = torch::linalg::solve(eye + a, xp.t(), /*left=*/true).t();
+  return (2.0 * z - xp).narrow(1, 0, out_features);
+}
 }  // namespace functional
 
 OrthogonalLinearOptions::OrthogonalLinearOptions(int64_t in_features, int64_t out_features)
@@ -50,7 +59,11 @@ torch::Tensor OrthogonalLinearImpl::effective_weight() const {
 
 torch::Tensor OrthogonalLinearImpl::forward(const torch::Tensor& input) {
   detail::check_input(input, "OrthogonalLinear", 2, options.in_features(), v, "(N, in_features)");
-  auto w = weight_.get(is_training(), v, detail::version_key({v}), [&] { return effective_weight(); });
+  if (is_training()) {  // every step changes v: apply Q through the batch solve
+    auto y = functional::cayley_linear(input, v, options.out_features());
+    return bias.defined() ? y + bias : y;
+  }
+  auto w = weight_.get(false, v, detail::version_key({v}), [&] { return effective_weight(); });
   return torch::nn::functional::linear(input, w, bias);
 }
 

@@ -23,8 +23,7 @@ torch::Tensor weighted_row_sums(const torch::Tensor& s, const torch::Tensor& q_p
 }  // namespace
 
 torch::Tensor sll_linear_inverse_t(const torch::Tensor& weight, const torch::Tensor& q_param) {
-  auto g = linalg::gram(weight).abs();
-  return safe_inverse(weighted_row_sums(g, q_param));
+  return safe_inverse(torch::exp(-q_param) * linalg::abs_gram_mv(weight, torch::exp(q_param)));
 }
 
 torch::Tensor sll_conv2d_inverse_t(const torch::Tensor& kernel, const torch::Tensor& q_param,

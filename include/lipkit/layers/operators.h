@@ -3,6 +3,7 @@
 // kernels' (kernels/operators.h), so Python runs the same C++ for what certifies and what is random:
 //
 //   lipkit::gram(Tensor weight) -> Tensor                  (W W^T with the one-GEMM backward)
+//   lipkit::abs_gram_mv(Tensor weight, Tensor v) -> Tensor  (|W W^T| v, fused backward: SLL, AOL)
 //   lipkit::power_iteration_dense(Tensor weight, Tensor(a!) u, int iters) -> Tensor
 //   lipkit::power_iteration_conv(Tensor kernel, Tensor(a!) u, int padding, int iters) -> Tensor
 //   lipkit::gram_iteration_bound(Tensor weight, int iters) -> float
