@@ -18,7 +18,6 @@ namespace lipkit::kernels::cpu {
 namespace {
 
 constexpr int kMaxK = 64;
-constexpr int kMaxBlocks = 4 * kMaxK;
 
 template <typename T>
 struct TopK {
@@ -45,111 +44,46 @@ struct TopK {
   }
 };
 
-// Pushes the lanes of vals(i) (a vector at i) in [begin, end) that exceed `floor` (a lower bound of
-// the k-th largest, or -1) and the current k-th, so the branchy insertion touches a dozen or so
-// elements instead of every lane of every vector.
-template <typename S, typename T, typename Vals>
-LIPKIT_INLINE void push_above(int64_t begin, int64_t end, T floor, const Vals& vals, TopK<T>& top) {
-  constexpr int L = S::kLanes;
-  for (int64_t i = begin; i < end; i += L) {
-    const auto d = vals(i);
-    unsigned bits = S::mask_greater(d, S::set1(std::max(floor, top.val[top.k - 1])));
-    while (bits) {
-      const int l = __builtin_ctz(bits);
-      bits &= bits - 1;
-      top.push(d[l], static_cast<int32_t>(i + l));
-    }
-  }
-}
-
-// A cheap lower bound of the k-th largest: the k-th largest of the maxima of `blocks` disjoint
-// blocks (k distinct elements are at least that large), minus one ulp so that lanes equal to the
-// bound pass the strict test.
-template <typename T>
-LIPKIT_INLINE T kth_of_maxima(const T* maxima, int blocks, int k) {
-  T m[kMaxBlocks];
-  std::copy(maxima, maxima + blocks, m);
-  std::nth_element(m, m + k - 1, m + blocks, [](T a, T b) { return a > b; });
-  return std::nextafter(m[k - 1], T(-1));
-}
-
+// Top-k over one pair of the values vals(i) (a vector at i) / val1(i) (a scalar). First a cheap
+// lower bound of the k-th largest: the k-th largest of the maxima of 2k disjoint blocks (k distinct
+// elements are at least that large). Then only lanes at or above it are pushed, by their mask bits,
+// so the branchy insertion touches a dozen or so elements instead of every lane of every vector.
 template <typename S, typename T, typename Vals, typename Val1>
 LIPKIT_INLINE void topk_scan(int64_t N, const Vals& vals, const Val1& val1, TopK<T>& top) {
   using V = typename S::V;
   constexpr int L = S::kLanes;
   const int64_t nv = N / L;
   T floor = -1;
-  const int blocks = 2 * top.k;
+  const int64_t blocks = 2 * top.k;
   if (top.k > 1 && nv >= 2 * blocks) {
-    T maxima[kMaxBlocks];
-    for (int blk = 0; blk < blocks; ++blk) {
+    T maxima[2 * kMaxK];
+    for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t v0 = nv * blk / blocks, v1 = nv * (blk + 1) / blocks;
       V m = vals(v0 * L);
       for (int64_t v = v0 + 1; v < v1; ++v) m = S::max(m, vals(v * L));
       maxima[blk] = S::hmax(m);
     }
-    floor = kth_of_maxima(maxima, blocks, top.k);
+    std::nth_element(maxima, maxima + top.k - 1, maxima + blocks, [](T a, T b) { return a > b; });
+    floor = std::nextafter(maxima[top.k - 1], T(-1));  // lanes equal to the bound must pass the strict test
   }
-  push_above<S, T>(0, nv * L, floor, vals, top);
-  for (int64_t i = nv * L; i < N; ++i) top.push(val1(i), static_cast<int32_t>(i));
+  auto push_lanes = [&](const V& d, int64_t i) {
+    unsigned bits = S::mask_greater(d, S::set1(std::max(floor, top.val[top.k - 1])));
+    while (bits) {
+      const int l = __builtin_ctz(bits);
+      bits &= bits - 1;
+      top.push(d[l], static_cast<int32_t>(i + l));
+    }
+  };
+  int64_t i = 0;
+  for (; i + L <= N; i += L) push_lanes(vals(i), i);
+  for (; i < N; ++i) top.push(val1(i), static_cast<int32_t>(i));
 }
 
-// The neuron on a register tile of kRows x rows by kCols w rows. Pass 1 takes the block maxima of
-// |x - w| for all tile pairs at once (each loaded vector serves kCols or kRows pairs, as in the l_inf
-// kernel); pass 2 rescans, per pair, only the blocks whose maximum can reach its top k, pushing in
-// ascending index order, so values and indices equal a full scan's (ties keep the lower index).
-constexpr int kRows = 2, kCols = 4;
-
 template <typename S, typename T>
-LIPKIT_INLINE void sort_tile(const T* x, const T* w, T* y, int32_t* idx, int64_t N, int64_t M, int k,
-                             const double* c, int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
-  using V = typename S::V;
-  constexpr int L = S::kLanes;
-  const int64_t nv = N / L;
-  const int blocks = std::min<int>(kMaxBlocks, 4 * k);
-  const bool blocked = k > 1 && nv >= 2 * blocks;
-  T maxima[kRows][kCols][kMaxBlocks];
-  for (int64_t b = b0; b < b1; b += kRows) {
-    const T* xr[kRows];
-    for (int r = 0; r < kRows; ++r) xr[r] = x + std::min(b + r, b1 - 1) * N;
-    for (int64_t m = m0; m < m1; m += kCols) {
-      const T* wr[kCols];
-      for (int j = 0; j < kCols; ++j) wr[j] = w + std::min(m + j, m1 - 1) * N;
-      for (int blk = 0; blocked && blk < blocks; ++blk) {
-        const int64_t v0 = nv * blk / blocks * L, v1 = nv * (blk + 1) / blocks * L;
-        V acc[kRows][kCols];
-        for (int r = 0; r < kRows; ++r)
-          for (int j = 0; j < kCols; ++j) acc[r][j] = S::set1(0);
-        for (int64_t i = v0; i < v1; i += L) {
-          V wv[kCols];
-          for (int j = 0; j < kCols; ++j) wv[j] = S::load(wr[j] + i);
-          for (int r = 0; r < kRows; ++r) {
-            const V xv = S::load(xr[r] + i);
-            for (int j = 0; j < kCols; ++j) acc[r][j] = S::max(acc[r][j], S::abs(xv - wv[j]));
-          }
-        }
-        for (int r = 0; r < kRows; ++r)
-          for (int j = 0; j < kCols; ++j) maxima[r][j][blk] = S::hmax(acc[r][j]);
-      }
-      for (int r = 0; r < kRows && b + r < b1; ++r)
-        for (int j = 0; j < kCols && m + j < m1; ++j) {
-          const T *xp = xr[r], *wp = wr[j];
-          auto vals = [&](int64_t i) { return S::abs(S::load(xp + i) - S::load(wp + i)); };
-          TopK<T> top(k);
-          if (blocked) {
-            const T floor = kth_of_maxima(maxima[r][j], blocks, k);
-            for (int blk = 0; blk < blocks; ++blk)
-              if (maxima[r][j][blk] > floor)
-                push_above<S, T>(nv * blk / blocks * L, nv * (blk + 1) / blocks * L, floor, vals, top);
-          } else {
-            push_above<S, T>(0, nv * L, T(-1), vals, top);
-          }
-          for (int64_t i = nv * L; i < N; ++i) top.push(std::abs(xp[i] - wp[i]), static_cast<int32_t>(i));
-          y[(b + r) * M + m + j] = top.weighted(c);
-          std::copy(top.id, top.id + k, idx + ((b + r) * M + m + j) * k);
-        }
-    }
-  }
+LIPKIT_INLINE void scan_pair(const T* xr, const T* wr, int64_t N, TopK<T>& top) {
+  topk_scan<S>(
+      N, [&](int64_t i) { return S::abs(S::load(xr + i) - S::load(wr + i)); },
+      [&](int64_t i) { return std::abs(xr[i] - wr[i]); }, top);
 }
 
 // Top-k of the per-coordinate largest and smallest |x_i - w_i| over x_i in [l_i, u_i]; single
@@ -169,19 +103,15 @@ LIPKIT_INLINE void scan_box(const T* lr, const T* ur, const T* wr, int64_t N, To
 }
 
 template <typename T>
-void sort_tile_portable(const T* x, const T* w, T* y, int32_t* idx, int64_t N, int64_t M, int k, const double* c,
-                        int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
-  sort_tile<Simd<T, 16>>(x, w, y, idx, N, M, k, c, b0, b1, m0, m1);
-}
+void scan_pair_portable(const T* xr, const T* wr, int64_t N, TopK<T>& top) { scan_pair<Simd<T, 16>>(xr, wr, N, top); }
 template <typename T>
 void scan_box_portable(const T* lr, const T* ur, const T* wr, int64_t N, TopK<T>& hi, TopK<T>& lo) {
   scan_box<Simd<T, 16>>(lr, ur, wr, N, hi, lo);
 }
 #if LIPKIT_HAS_AVX2_PATH
 template <typename T>
-LIPKIT_TARGET_AVX2 void sort_tile_avx2(const T* x, const T* w, T* y, int32_t* idx, int64_t N, int64_t M, int k,
-                                       const double* c, int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
-  sort_tile<Simd<T, 32>>(x, w, y, idx, N, M, k, c, b0, b1, m0, m1);
+LIPKIT_TARGET_AVX2 void scan_pair_avx2(const T* xr, const T* wr, int64_t N, TopK<T>& top) {
+  scan_pair<Simd<T, 32>>(xr, wr, N, top);
 }
 template <typename T>
 LIPKIT_TARGET_AVX2 void scan_box_avx2(const T* lr, const T* ur, const T* wr, int64_t N, TopK<T>& hi, TopK<T>& lo) {
@@ -210,12 +140,15 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_forward(const at::Tensor& x, cons
     const scalar_t *xp = x.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     int32_t* ip = idx.data_ptr<int32_t>();
-    auto tile = &sort_tile_portable<scalar_t>;
+    auto scan = &scan_pair_portable<scalar_t>;
 #if LIPKIT_HAS_AVX2_PATH
-    if (use_avx2()) tile = &sort_tile_avx2<scalar_t>;
+    if (use_avx2()) scan = &scan_pair_avx2<scalar_t>;
 #endif
-    Tiling(B, M, N, sizeof(scalar_t), kCols).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
-      tile(xp, wp, yp, ip, N, M, static_cast<int>(k), c.data(), b0, b1, m0, m1);
+    Tiling(B, M, N, sizeof(scalar_t), 1).run_pairs([&](int64_t b, int64_t m) {
+      TopK<scalar_t> top(static_cast<int>(k));
+      scan(xp + b * N, wp + m * N, N, top);
+      yp[b * M + m] = top.weighted(c.data());
+      std::copy(top.id, top.id + k, ip + (b * M + m) * k);
     });
   });
   return {y, idx};
