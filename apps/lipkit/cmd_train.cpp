@@ -116,8 +116,7 @@ void add_train_command(CLI::App& app) {
     auto dist = train::Distributed::from_environment(dopt);
     auto common = args->common;
     if (dist && common.threads == 0) {  // the cores shared by this machine's workers
-      const char* local = std::getenv("LOCAL_WORLD_SIZE");
-      const int workers = local != nullptr ? std::max(1, std::atoi(local)) : static_cast<int>(dist->world());
+      const auto workers = static_cast<int>(dist->local_world());
       common.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / workers);
     }
     apply_common_options(common);

@@ -90,7 +90,7 @@ def test_epoch_certification_on_shards_counts_the_whole_test_set(cli, tmp_path, 
 
 
 def _env(**kw):
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")}
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR")}
     env.update({k: str(v) for k, v in kw.items()})
     return env
 
@@ -101,6 +101,8 @@ def test_bad_launches_exit_2_with_a_reason(cli, tmp_path):
     assert r.returncode == 2 and "RANK is not set" in r.stderr, r.stderr
     r = _train(cli, cfg, tmp_path / "b", env=_env(WORLD_SIZE=2, RANK=2, MASTER_PORT=29999))
     assert r.returncode == 2 and "RANK" in r.stderr and "[0, 1]" in r.stderr, r.stderr
+    r = _train(cli, cfg, tmp_path / "b2", env=_env(WORLD_SIZE=2, RANK=0, LOCAL_WORLD_SIZE="2x", MASTER_PORT=29999))
+    assert r.returncode == 2 and "LOCAL_WORLD_SIZE='2x'" in r.stderr and "[1, 2]" in r.stderr, r.stderr
     r = _train(cli, cfg, tmp_path / "c", "--nproc", "0")
     assert r.returncode == 2, r.stderr
     with socket.socket() as s:  # the rendezvous port already taken

@@ -86,6 +86,7 @@ std::shared_ptr<Distributed> Distributed::from_environment(const DistributedOpti
   d->world_ = world;
   d->rank_ = env_int("RANK", 0, 0, world - 1);
   d->local_rank_ = env_int("LOCAL_RANK", d->rank_, 0, world - 1);
+  d->local_world_ = env_int("LOCAL_WORLD_SIZE", world, 1, world);
   TORCH_CHECK(std::getenv("MASTER_PORT") != nullptr, "distributed: MASTER_PORT is not set (rank 0's rendezvous port)");
   const auto port = static_cast<uint16_t>(env_int("MASTER_PORT", 0, 1, 65535));
   const char* addr = std::getenv("MASTER_ADDR");

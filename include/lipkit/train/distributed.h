@@ -32,6 +32,8 @@ class Distributed {
   int64_t rank() const { return rank_; }
   int64_t world() const { return world_; }
   int64_t local_rank() const { return local_rank_; }
+  /// Workers on this machine (LOCAL_WORLD_SIZE, default WORLD_SIZE): they share its cores.
+  int64_t local_world() const { return local_world_; }
   /// This rank's device (cuda:LOCAL_RANK for options.device cuda), made the current one.
   torch::Device device() const { return device_; }
   /// "gloo" or "nccl" (CUDA tensors with LIPKIT_NCCL).
@@ -75,7 +77,7 @@ class Distributed {
   std::vector<std::pair<size_t, size_t>> slot_of_;  // parameter -> (bucket, position in it)
   std::vector<Bucket> buckets_;
   bool armed_ = false;
-  int64_t rank_ = 0, world_ = 1, local_rank_ = 0, bucket_bytes_ = 0;
+  int64_t rank_ = 0, world_ = 1, local_rank_ = 0, local_world_ = 1, bucket_bytes_ = 0;
   torch::Device device_ = torch::kCPU;
   double comm_seconds_ = 0;
 };
