@@ -251,16 +251,19 @@ namespace {
 // Large enough for the Gram's triangle of blocks (>= 1024 rows, a partial last block) and small.
 const std::vector<std::pair<int64_t, int64_t>> kGramShapes{{5, 8}, {8, 5}, {1, 3}, {1300, 40}};
 
-TEST(GramOp, TrianglePathIsExactlySymmetricAndMatchesMatmul) {
+TEST(GramOp, IsExactlySymmetricAndMatchesMatmulOnBothPaths) {
   torch::manual_seed(17);
-  auto w = torch::randn({1300, 40}, torch::kDouble);
-  auto g = lipkit::linalg::gram(w);
-  EXPECT_TRUE(torch::equal(g, g.t()));
-  expect_close(g, torch::mm(w, w.t()), 1e-10);
+  for (int64_t rows : {300, 1300}) {  // one GEMM; the triangle of blocks
+    auto w = torch::randn({rows, 40}, torch::kDouble);
+    auto g = lipkit::linalg::gram(w);
+    EXPECT_TRUE(torch::equal(g, g.t())) << rows;
+    expect_close(g, torch::mm(w, w.t()), 1e-10);
+  }
 }
 
-// |W W^T| v against plain autograd through mm, abs and mv, in value and in both gradients, on the
-// fused CPU loops (float, double), a transposed view, and the generic path (a strided-row view).
+// |W W^T| v against plain autograd through mm, abs and mv, in value and in both gradients: the fused
+// CPU loops (float, double; plain, transposed and strided views) and the generic ATen path that
+// other devices and dtypes take (bfloat16 here, against a float64 reference).
 TEST(AbsGramMvOp, MatchesTheAutogradReferenceInValueAndGradients) {
   torch::manual_seed(18);
   for (auto dtype : {torch::kDouble, torch::kFloat}) {
@@ -289,6 +292,22 @@ TEST(AbsGramMvOp, MatchesTheAutogradReferenceInValueAndGradients) {
   auto strided = torch::randn({6, 10}, torch::kDouble).slice(1, 0, 10, 2).requires_grad_(false);
   auto v = torch::rand({6}, torch::kDouble);
   expect_close(lipkit::linalg::abs_gram_mv(strided, v), torch::mv(torch::mm(strided, strided.t()).abs(), v), 1e-12);
+  {
+    auto base = torch::randn({7, 5}, torch::kDouble);
+    auto vb = torch::rand({7}, torch::kDouble) + 0.5;
+    auto w1 = base.to(torch::kBFloat16).requires_grad_(true), v1 = vb.to(torch::kBFloat16).requires_grad_(true);
+    auto w2 = w1.detach().to(torch::kDouble).requires_grad_(true), v2 = v1.detach().to(torch::kDouble).requires_grad_(true);
+    auto ours = lipkit::linalg::abs_gram_mv(w1, v1);
+    auto reference = torch::mv(torch::mm(w2, w2.t()).abs(), v2);
+    ours.sum().backward();
+    reference.sum().backward();
+    auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+      return ((a.to(torch::kDouble) - b).abs().max() / b.abs().max()).item<double>();
+    };
+    EXPECT_LE(rel(ours, reference), 3e-2);
+    EXPECT_LE(rel(w1.grad(), w2.grad()), 3e-2);
+    EXPECT_LE(rel(v1.grad(), v2.grad()), 3e-2);
+  }
   lipkit::testing::expect_error([&] { lipkit::linalg::abs_gram_mv(torch::randn({3, 4}), torch::rand({4})); }, {"abs_gram_mv", "v must have shape (3)"});
 }
 

@@ -11,20 +11,26 @@ namespace {
 constexpr int64_t kTriangleMin = 1024;
 constexpr int64_t kBlock = 512;
 
-// W W^T from the blocks on and above the diagonal, mirrored below (exactly symmetric): 10 of 16
-// block GEMMs at m = 2048.
+// Replaces the strict lower triangle of a square block by the transposed upper one: a GEMM's result
+// need not be exactly symmetric, and the backward of abs_gram_mv relies on |G| = |G|^T.
+void mirror_upper(torch::Tensor block) { block.copy_(torch::triu(block) + torch::triu(block, 1).t()); }
+
+// W W^T, exactly symmetric; from 1024 rows on, from the blocks on and above the diagonal, mirrored
+// below: 10 of 16 block GEMMs at m = 2048.
 torch::Tensor symmetric_gram(const torch::Tensor& w) {
   const int64_t m = w.size(0);
-  if (m < kTriangleMin) return torch::mm(w, w.t());
+  if (m < kTriangleMin) {
+    auto g = torch::mm(w, w.t());
+    mirror_upper(g);
+    return g;
+  }
   auto g = torch::empty({m, m}, w.options());
   for (int64_t a = 0; a < m; a += kBlock) {
     const int64_t na = std::min(kBlock, m - a);
-    auto wa = w.narrow(0, a, na);
     auto rows = g.narrow(0, a, na);
     auto upper = rows.narrow(1, a, m - a);
-    torch::mm_out(upper, wa, w.narrow(0, a, m - a).t());
-    auto diag = rows.narrow(1, a, na);  // a GEMM's own diagonal block need not be exactly symmetric
-    diag.copy_(torch::triu(diag) + torch::triu(diag, 1).t());
+    torch::mm_out(upper, w.narrow(0, a, na), w.narrow(0, a, m - a).t());
+    mirror_upper(rows.narrow(1, a, na));
     if (a > 0) rows.narrow(1, 0, a).copy_(g.narrow(0, 0, a).narrow(1, a, na).t());
   }
   return g;

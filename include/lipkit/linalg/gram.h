@@ -6,8 +6,8 @@
 
 namespace lipkit::linalg {
 
-/// W W^T for W of shape (m, n). Same value as torch::mm(W, W.t()) (exactly symmetric); large m
-/// computes only the blocks on and above the diagonal. Its backward computes (G + G^T) W in one
+/// W W^T for W of shape (m, n). The value of torch::mm(W, W.t()) up to rounding, made exactly
+/// symmetric; from 1024 rows on only the blocks on and above the diagonal are computed. Its backward computes (G + G^T) W in one
 /// GEMM where autograd through mm runs two.
 torch::Tensor gram(const torch::Tensor& weight);
 
