@@ -21,48 +21,52 @@ constexpr int kGroup = 4;  // vectors raised to the power together
 
 bool integer_power(double e) { return e >= 0 && e <= 1 << 20 && e == std::floor(e); }
 
+// a^e for 0 <= a <= 1, dropped to 0 below the underflow cutoff `cut` (simd.h)
 template <typename T>
-T scalar_pow(T a, double e) {
+T scalar_pow(T a, double e, T cut) {
   if (e == 0) return a > 0 ? T(1) : T(0);
-  return static_cast<T>(std::pow(a, static_cast<T>(e)));
+  return a < cut ? T(0) : static_cast<T>(std::pow(a, static_cast<T>(e)));
 }
 
 // sum_i (|x_i - w_i| * inv)^e
 template <typename S, typename T>
-LIPKIT_INLINE T pow_sum(const T* xp, const T* wp, int64_t N, T inv, double e) {
+LIPKIT_INLINE T pow_sum(const T* xp, const T* wp, int64_t N, T inv, double e, T cut) {
   using V = typename S::V;
   constexpr int L = S::kLanes;
   int64_t i = 0;
   T total = 0;
   if (integer_power(e)) {
     const auto ie = static_cast<uint32_t>(e);
-    const V vinv = S::set1(inv);
+    const V vinv = S::set1(inv), vcut = S::set1(cut);
     V acc = S::set1(0);
     for (; i + kGroup * L <= N; i += kGroup * L) {
       V a[kGroup];
       for (int k = 0; k < kGroup; ++k) a[k] = S::abs(S::load(xp + i + k * L) - S::load(wp + i + k * L)) * vinv;
+      drop_below<S, kGroup>(a, vcut);
       ipow<S, kGroup>(a, ie);
       for (int k = 0; k < kGroup; ++k) acc += a[k];
     }
     for (; i + L <= N; i += L) {
       V a[1] = {S::abs(S::load(xp + i) - S::load(wp + i)) * vinv};
+      drop_below<S, 1>(a, vcut);
       ipow<S, 1>(a, ie);
       acc += a[0];
     }
     total = S::hsum(acc);
   }
-  for (; i < N; ++i) total += scalar_pow(std::abs(xp[i] - wp[i]) * inv, e);
+  for (; i < N; ++i) total += scalar_pow(std::abs(xp[i] - wp[i]) * inv, e, cut);
   return total;
 }
 
 template <typename S, typename T>
 LIPKIT_INLINE void lp_forward_block(const T* x, const T* w, T* y, int64_t N, int64_t M, double p,
                                     int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
+  const T cut = underflow_cutoff<T>(p);
   for (int64_t b = b0; b < b1; ++b)
     for (int64_t m = m0; m < m1; ++m) {
       const T mx = y[b * M + m];  // holds the l_inf distance on entry
       if (!(mx > 0)) continue;    // x_b == w_m: distance 0
-      const T s = pow_sum<S>(x + b * N, w + m * N, N, T(1) / mx, p);
+      const T s = pow_sum<S>(x + b * N, w + m * N, N, T(1) / mx, p, cut);
       y[b * M + m] = mx * static_cast<T>(std::pow(s, 1.0 / p));
     }
 }
@@ -70,7 +74,8 @@ LIPKIT_INLINE void lp_forward_block(const T* x, const T* w, T* y, int64_t N, int
 // out[a, i0:i1] = sum_k g[a, k] phi((P[a, i] - Q[k, i]) * s[a, k]) for `G` vectors starting at i
 template <typename S, int G, typename T>
 LIPKIT_INLINE void phi_accumulate(const T* P, const T* Q, const T* g, const T* s, T* out, int64_t N,
-                                  int64_t K, int64_t a, int64_t i, uint32_t e) {
+                                  int64_t K, int64_t a, int64_t i, uint32_t e,
+                                  typename S::V cut) {
   using V = typename S::V;
   constexpr int L = S::kLanes;
   V acc[G], pv[G];
@@ -84,6 +89,7 @@ LIPKIT_INLINE void phi_accumulate(const T* P, const T* Q, const T* g, const T* s
       z[t] = (pv[t] - S::load(Q + k * N + i + t * L)) * vs;
       mag[t] = S::abs(z[t]);
     }
+    drop_below<S, G>(mag, cut);
     ipow<S, G>(mag, e);
     for (int t = 0; t < G; ++t) acc[t] += S::with_sign_of(mag[t] * vg, z[t]);
   }
@@ -94,12 +100,14 @@ template <typename S, typename T>
 LIPKIT_INLINE void phi_block(const T* P, const T* Q, const T* g, const T* s, T* out, int64_t N,
                              int64_t K, double e, int64_t a0, int64_t a1, int64_t i0, int64_t i1) {
   constexpr int L = S::kLanes;
+  const T cut = underflow_cutoff<T>(e);
   for (int64_t a = a0; a < a1; ++a) {
     int64_t i = i0;
     if (integer_power(e)) {
       const auto ie = static_cast<uint32_t>(e);
-      for (; i + kGroup * L <= i1; i += kGroup * L) phi_accumulate<S, kGroup>(P, Q, g, s, out, N, K, a, i, ie);
-      for (; i + L <= i1; i += L) phi_accumulate<S, 1>(P, Q, g, s, out, N, K, a, i, ie);
+      const auto vcut = S::set1(cut);
+      for (; i + kGroup * L <= i1; i += kGroup * L) phi_accumulate<S, kGroup>(P, Q, g, s, out, N, K, a, i, ie, vcut);
+      for (; i + L <= i1; i += L) phi_accumulate<S, 1>(P, Q, g, s, out, N, K, a, i, ie, vcut);
     }
     for (; i < i1; ++i) {
       T acc = 0;
@@ -107,7 +115,7 @@ LIPKIT_INLINE void phi_block(const T* P, const T* Q, const T* g, const T* s, T* 
         const T sk = s[a * K + k], gk = g[a * K + k];
         if (sk == 0 || gk == 0) continue;
         const T z = (P[a * N + i] - Q[k * N + i]) * sk;
-        acc += scalar_pow(std::abs(z), e) * gk * T((z > 0) - (z < 0));
+        acc += scalar_pow(std::abs(z), e, cut) * gk * T((z > 0) - (z < 0));
       }
       out[a * N + i] = acc;
     }

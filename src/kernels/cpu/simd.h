@@ -5,6 +5,7 @@
 
 #pragma GCC diagnostic ignored "-Wpsabi"  // helpers are always inlined: no vector crosses an ABI edge
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -70,6 +71,23 @@ struct Simd {
     return s;
   }
 };
+
+/// The base below which a^e (0 <= a <= 1, e >= 1) is dropped as 0: tiny^(1/e) with tiny = 2^-100 in
+/// float and 2^-1000 in double, so every power and partial product ipow forms stays a normal number.
+/// Subnormal arithmetic costs 20x and more on some x86 CPUs (measured: the l_p layer at p = 1000 ran
+/// 52 img/s against 1,100 at p = 8); the dropped terms change a sum of terms <= 1 whose largest is 1
+/// by at most N * tiny, far below the type's rounding.
+template <typename T>
+T underflow_cutoff(double e) {
+  const double tiny = sizeof(T) == 4 ? 0x1p-100 : 0x1p-1000;
+  return e >= 1 ? static_cast<T>(std::pow(tiny, 1.0 / e)) : T(0);
+}
+
+/// a where a >= c, else 0 (0 is a normal number: the squarings that follow stay fast)
+template <typename S, int n>
+LIPKIT_INLINE void drop_below(typename S::V (&a)[n], typename S::V c) {
+  for (int k = 0; k < n; ++k) a[k] = a[k] >= c ? a[k] : S::set1(0);
+}
 
 /// a^e for an integer e >= 0 by repeated squaring, on `n` vectors at once (the bit loop runs once
 /// per group, not per vector). e == 0 gives 1 where a > 0 and 0 where a == 0 (d|z|/dz at 0 is 0).
