@@ -1,8 +1,9 @@
 #pragma once
 // LU factorisation without pivoting, for matrices whose symmetric part is positive definite (such as
 // I + A with A skew-symmetric, the Cayley transform's matrix). For those every leading block is
-// invertible and every Schur complement again has a positive-definite symmetric part, so no pivot can
-// vanish: no row exchanges are needed, and the factorisation can run as a recursive blocked algorithm
+// invertible and every Schur complement S again has a positive-definite symmetric part (z = (-M11^-1
+// M12 y, y) gives M z = (0, S y), so y^T S y = z^T M z > 0): no pivot can vanish, no row exchanges are
+// needed, and the factorisation can run as a recursive blocked algorithm
 // whose flops are almost all triangular solves and GEMMs (LAPACK's getrf pivots panel by panel).
 
 #include <torch/types.h>
