@@ -25,7 +25,7 @@ bool integer_power(double e) { return e >= 0 && e <= 1 << 20 && e == std::floor(
 template <typename T>
 T scalar_pow(T a, double e, T cut) {
   if (e == 0) return a > 0 ? T(1) : T(0);
-  return a < cut ? T(0) : static_cast<T>(std::pow(a, static_cast<T>(e)));
+  return a > cut ? static_cast<T>(std::pow(a, static_cast<T>(e))) : T(0);
 }
 
 // sum_i (|x_i - w_i| * inv)^e
@@ -42,13 +42,13 @@ LIPKIT_INLINE T pow_sum(const T* xp, const T* wp, int64_t N, T inv, double e, T 
     for (; i + kGroup * L <= N; i += kGroup * L) {
       V a[kGroup];
       for (int k = 0; k < kGroup; ++k) a[k] = S::abs(S::load(xp + i + k * L) - S::load(wp + i + k * L)) * vinv;
-      drop_below<S, kGroup>(a, vcut);
+      if (!drop_below<S, kGroup>(a, vcut)) continue;
       ipow<S, kGroup>(a, ie);
       for (int k = 0; k < kGroup; ++k) acc += a[k];
     }
     for (; i + L <= N; i += L) {
       V a[1] = {S::abs(S::load(xp + i) - S::load(wp + i)) * vinv};
-      drop_below<S, 1>(a, vcut);
+      if (!drop_below<S, 1>(a, vcut)) continue;
       ipow<S, 1>(a, ie);
       acc += a[0];
     }
@@ -89,7 +89,7 @@ LIPKIT_INLINE void phi_accumulate(const T* P, const T* Q, const T* g, const T* s
       z[t] = (pv[t] - S::load(Q + k * N + i + t * L)) * vs;
       mag[t] = S::abs(z[t]);
     }
-    drop_below<S, G>(mag, cut);
+    if (!drop_below<S, G>(mag, cut)) continue;
     ipow<S, G>(mag, e);
     for (int t = 0; t < G; ++t) acc[t] += S::with_sign_of(mag[t] * vg, z[t]);
   }
