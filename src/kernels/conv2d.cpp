@@ -45,36 +45,4 @@ torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& w, int
   return conv2d(y, flipped, {}, flipped_padding);
 }
 
-torch::Tensor residual_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
-                              const torch::Tensor& d, double s1, double s2) {
-  const int64_t k = w.size(2), p = k / 2;
-  auto is_cpu_double = [](const torch::Tensor& t) {
-    return !t.defined() || (t.device().is_cpu() && t.scalar_type() == torch::kDouble);
-  };
-  const bool fused = x.dim() == 4 && w.dim() == 4 && w.size(3) == k && k % 2 == 1 && w.size(1) == x.size(1) &&
-                     is_cpu_double(x) && is_cpu_double(w) && is_cpu_double(bias) && is_cpu_double(d) &&
-                     !records_gradient(x, w, bias) && !(d.defined() && d.requires_grad() && torch::GradMode::is_enabled());
-  if (!fused) {
-    auto r = torch::relu(conv2d(x, w, bias, p));
-    if (d.defined()) r = r * d.view({1, -1, 1, 1});
-    auto y = conv2d_adjoint(s1 == 1 ? r : s1 * r, w, p);
-    return x - (s2 == 1 ? y : s2 * y);
-  }
-  torch::NoGradGuard no_grad;
-  auto xc = x.contiguous(), wc = w.contiguous();
-  auto dc = d.defined() ? d.contiguous() : d;
-  cpu::Epilogue hidden;
-  hidden.relu = true;
-  hidden.channel_scale = dc.defined() ? dc.data_ptr<double>() : nullptr;
-  hidden.scale = s1;
-  hidden.out_padding = p;  // the adjoint's input border (k - 1 - p = p)
-  auto r = cpu::conv2d_direct_forward(torch::constant_pad_nd(xc, {p, p, p, p}), wc,
-                                      bias.defined() ? bias.contiguous() : bias, hidden);
-  cpu::Epilogue residual;
-  residual.scale = s2;
-  residual.residual = xc.data_ptr<double>();
-  const auto flipped = linalg::adjoint_kernel(wc, p).first.contiguous();
-  return cpu::conv2d_direct_forward(r, flipped, {}, residual);
-}
-
 }  // namespace lipkit::kernels

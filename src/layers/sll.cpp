@@ -44,7 +44,6 @@ torch::Tensor sll_linear(const torch::Tensor& x, const torch::Tensor& weight, co
 
 torch::Tensor sll_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& inv_t, int64_t padding) {
-  if (padding == kernel.size(2) / 2) return kernels::residual_conv2d(x, kernel, bias, inv_t, 1.0, 2.0);
   auto r = torch::relu(kernels::conv2d(x, kernel, bias, padding)) * inv_t.view({1, -1, 1, 1});
   return x - 2.0 * kernels::conv2d_adjoint(r, kernel, padding);
 }

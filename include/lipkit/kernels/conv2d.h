@@ -22,12 +22,4 @@ torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch
 /// The adjoint y -> conv_transpose2d(y, w, padding) (linalg::conv2d_adjoint) through conv2d above.
 torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& w, int64_t padding);
 
-/// The residual block of CPL and SLL, x - s2 conv2d_adjoint(s1 d relu(conv2d(x, w, bias, p)), w, p)
-/// with d a per-channel scale (undefined: 1) and p = k / 2 for an odd square kernel. For CPU float64
-/// tensors with no gradient recorded, two direct convolutions with the ReLU, the scales, the zero
-/// border of the hidden activations and the subtraction done as each value is stored (the same
-/// operations in the same order: bit for bit the unfused result); otherwise the tensor expression.
-torch::Tensor residual_conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
-                              const torch::Tensor& d, double s1, double s2);
-
 }  // namespace lipkit::kernels

@@ -15,33 +15,12 @@ struct Shape {
   int64_t ci, hp, wp, co, k, ho, wo;
 };
 
-// The epilogue of one output channel's values, vector and scalar forms (see Epilogue).
-template <typename S>
-LIPKIT_INLINE typename S::V finish(typename S::V v, const Epilogue& e, int64_t co, const double* res) {
-  if (e.relu) v = S::max(v, S::set1(0));
-  if (e.channel_scale) v = v * S::set1(e.channel_scale[co]);
-  v = v * S::set1(e.scale);
-  return e.residual ? S::load(res) - v : v;
-}
-LIPKIT_INLINE double finish(double v, const Epilogue& e, int64_t co, const double* res) {
-  if (e.relu) v = v > 0 ? v : 0;
-  if (e.channel_scale) v = v * e.channel_scale[co];
-  v = v * e.scale;
-  return e.residual ? *res - v : v;
-}
-
-// Index of output (n, co, i, j) in the (possibly zero-bordered) output tensor.
-LIPKIT_INLINE int64_t output_offset(const Shape& s, const Epilogue& e, int64_t n, int64_t co, int64_t i, int64_t j) {
-  const int64_t p = e.out_padding, h = s.ho + 2 * p, w = s.wo + 2 * p;
-  return ((n * s.co + co) * h + i + p) * w + j + p;
-}
-
 // Output row (n, i) of channels [co0, co0 + CB): CB x 2 vector accumulators (CB <= 5: 10 of the 16
 // AVX2 registers) stay in registers while
 // the loop runs over every (ci, a, c) tap, each input vector loaded once for CB channels.
 template <typename T, int Bytes, int CB>
-LIPKIT_INLINE void row_block(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, const Epilogue& e,
-                             int64_t co0, int64_t n, int64_t i) {
+LIPKIT_INLINE void row_block(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, int64_t co0,
+                             int64_t n, int64_t i) {
   using S = Simd<T, Bytes>;
   using V = typename S::V;
   constexpr int L = S::kLanes;
@@ -64,10 +43,9 @@ LIPKIT_INLINE void row_block(const T* xpad, const T* w, const T* bias, T* out, c
         }
       }
     for (int q = 0; q < CB; ++q) {
-      const T* r = e.residual ? e.residual + ((n * s.co + co0 + q) * s.ho + i) * s.wo + j : nullptr;
-      T* o = out + output_offset(s, e, n, co0 + q, i, j);
-      S::store(o, finish<S>(acc[q][0], e, co0 + q, r));
-      S::store(o + L, finish<S>(acc[q][1], e, co0 + q, r + L));
+      T* o = out + ((n * s.co + co0 + q) * s.ho + i) * s.wo + j;
+      S::store(o, acc[q][0]);
+      S::store(o + L, acc[q][1]);
     }
   }
   for (; j < s.wo; ++j)  // the columns left over after whole vector pairs
@@ -77,53 +55,47 @@ LIPKIT_INLINE void row_block(const T* xpad, const T* w, const T* bias, T* out, c
         for (int64_t a = 0; a < s.k; ++a)
           for (int64_t c = 0; c < s.k; ++c)
             sum += w[(co0 + q) * taps + (ci * s.k + a) * s.k + c] * xpad[((n * s.ci + ci) * s.hp + i + a) * s.wp + j + c];
-      const T* r = e.residual ? e.residual + ((n * s.co + co0 + q) * s.ho + i) * s.wo + j : nullptr;
-      out[output_offset(s, e, n, co0 + q, i, j)] = finish(sum, e, co0 + q, r);
+      out[((n * s.co + co0 + q) * s.ho + i) * s.wo + j] = sum;
     }
 }
 
 template <typename T, int Bytes>
-LIPKIT_INLINE void rows_body(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, const Epilogue& e,
-                             int64_t r0, int64_t r1) {
+LIPKIT_INLINE void rows_body(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t n = r / s.ho, i = r % s.ho;
     int64_t co = 0;
     if (s.co % 5 == 0)  // the presets' hidden widths (5, 30, 45, 60): no tail
-      for (; co < s.co; co += 5) row_block<T, Bytes, 5>(xpad, w, bias, out, s, e, co, n, i);
-    for (; co + 4 <= s.co; co += 4) row_block<T, Bytes, 4>(xpad, w, bias, out, s, e, co, n, i);
-    for (; co < s.co; ++co) row_block<T, Bytes, 1>(xpad, w, bias, out, s, e, co, n, i);
+      for (; co < s.co; co += 5) row_block<T, Bytes, 5>(xpad, w, bias, out, s, co, n, i);
+    for (; co + 4 <= s.co; co += 4) row_block<T, Bytes, 4>(xpad, w, bias, out, s, co, n, i);
+    for (; co < s.co; ++co) row_block<T, Bytes, 1>(xpad, w, bias, out, s, co, n, i);
   }
 }
 
 template <typename T>
-LIPKIT_TARGET_AVX2 void rows_avx2(const T* xpad, const T* w, const T* bias, T* out, const Shape& s,
-                                  const Epilogue& e, int64_t r0, int64_t r1) {
-  rows_body<T, 32>(xpad, w, bias, out, s, e, r0, r1);
+LIPKIT_TARGET_AVX2 void rows_avx2(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, int64_t r0,
+                                  int64_t r1) {
+  rows_body<T, 32>(xpad, w, bias, out, s, r0, r1);
 }
 
 template <typename T>
-void rows_portable(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, const Epilogue& e,
-                   int64_t r0, int64_t r1) {
-  rows_body<T, 16>(xpad, w, bias, out, s, e, r0, r1);
+void rows_portable(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, int64_t r0, int64_t r1) {
+  rows_body<T, 16>(xpad, w, bias, out, s, r0, r1);
 }
 
 }  // namespace
 
-at::Tensor conv2d_direct_forward(const at::Tensor& xpad, const at::Tensor& w, const at::Tensor& bias,
-                                 const Epilogue& e) {
+at::Tensor conv2d_direct_forward(const at::Tensor& xpad, const at::Tensor& w, const at::Tensor& bias) {
   const Shape s{xpad.size(1), xpad.size(2), xpad.size(3), w.size(0), w.size(2),
                 xpad.size(2) - w.size(2) + 1, xpad.size(3) - w.size(2) + 1};
-  const int64_t p = e.out_padding;
-  auto out = p > 0 ? at::zeros({xpad.size(0), s.co, s.ho + 2 * p, s.wo + 2 * p}, xpad.options())
-                   : at::empty({xpad.size(0), s.co, s.ho, s.wo}, xpad.options());
+  auto out = at::empty({xpad.size(0), s.co, s.ho, s.wo}, xpad.options());
   const double* x = xpad.data_ptr<double>();
   const double* wp = w.data_ptr<double>();
   const double* b = bias.defined() ? bias.data_ptr<double>() : nullptr;
   double* o = out.data_ptr<double>();
   const bool avx2 = use_avx2();
   at::parallel_for(0, xpad.size(0) * s.ho, 1, [&](int64_t r0, int64_t r1) {
-    if (avx2) rows_avx2<double>(x, wp, b, o, s, e, r0, r1);
-    else rows_portable<double>(x, wp, b, o, s, e, r0, r1);
+    if (avx2) rows_avx2<double>(x, wp, b, o, s, r0, r1);
+    else rows_portable<double>(x, wp, b, o, s, r0, r1);
   });
   return out;
 }
