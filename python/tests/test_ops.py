@@ -23,27 +23,6 @@ def test_gradcheck():
     scale = (0.5 + torch.rand(5, dtype=torch.float64)).requires_grad_(True)
     z = torch.randn(4, 5, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, c, s: _ops.linear_spline(a, c, s, 0.3), (z, coeff, scale))
-    v = torch.randn(5, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b: _ops.cayley_linear(a, b, 4), (x, v))
-
-
-def test_cayley_linear_is_the_orthogonal_weight_applied():
-    """OrthogonalLinear's training op (LU without pivoting, recursive past 32 rows) against the
-    Cayley weight formed by torch.linalg.solve, in value and both gradients."""
-    torch.manual_seed(5)
-    for n_in, n_out in [(70, 70), (40, 101), (101, 40)]:
-        n = max(n_in, n_out)
-        v = (4 * torch.randn(n, n, dtype=torch.float64) / n ** 0.5).requires_grad_(True)
-        x = torch.randn(9, n_in, dtype=torch.float64, requires_grad=True)
-        eye = torch.eye(n, dtype=torch.float64)
-        q = torch.linalg.solve(eye + v - v.t(), eye - v + v.t())[:n_out, :n_in]
-        up = torch.randn(9, n_out, dtype=torch.float64)
-        ours = _ops.cayley_linear(x, v, n_out)
-        ref = x @ q.t()
-        g = torch.autograd.grad((ours * up).sum(), (x, v))
-        gr = torch.autograd.grad((ref * up).sum(), (x, v))
-        assert torch.allclose(ours, ref, atol=1e-11)
-        assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(g, gr))
 
 
 def test_gradcheck_catches_a_wrong_gradient():

@@ -3,7 +3,6 @@
 #include <torch/library.h>
 #include <torch/types.h>
 
-#include "lipkit/layers/orthogonal.h"
 #include "lipkit/layers/sortnet.h"
 #include "lipkit/linalg/exact_norm.h"
 #include "lipkit/linalg/gram.h"
@@ -37,7 +36,6 @@ std::vector<int64_t> op_sortnet_subset(int64_t seed, int64_t step, int64_t n, do
 TORCH_LIBRARY_FRAGMENT(lipkit, m) {
   m.def("gram(Tensor weight) -> Tensor", &linalg::gram);
   m.def("abs_gram_mv(Tensor weight, Tensor v) -> Tensor", &linalg::abs_gram_mv);
-  m.def("cayley_linear(Tensor x, Tensor v, int out_features) -> Tensor", &functional::cayley_linear);
   m.def("power_iteration_dense(Tensor weight, Tensor(a!) u, int iters) -> Tensor", &op_power_iteration_dense);
   m.def("power_iteration_conv(Tensor kernel, Tensor(a!) u, int padding, int iters) -> Tensor", &op_power_iteration_conv);
   m.def("gram_iteration_bound(Tensor weight, int iters=16) -> float", &op_gram_iteration_bound);
@@ -48,7 +46,7 @@ TORCH_LIBRARY_FRAGMENT(lipkit, m) {
 }
 
 std::vector<std::string> register_layer_operators() {
-  return {"lipkit::gram", "lipkit::abs_gram_mv", "lipkit::cayley_linear", "lipkit::power_iteration_dense", "lipkit::power_iteration_conv", "lipkit::gram_iteration_bound",
+  return {"lipkit::gram", "lipkit::abs_gram_mv", "lipkit::power_iteration_dense", "lipkit::power_iteration_conv", "lipkit::gram_iteration_bound",
           "lipkit::spectral_norm_bound", "lipkit::conv2d_norm_bound",     "lipkit::spectral_norm_exact",  "lipkit::sortnet_subset"};
 }
 

@@ -2,32 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "lipkit/linalg/lu.h"
-
 namespace lipkit {
-
-namespace {
-// z = x M^{-T} for M = I + V - V^T, with M's LU factors (no pivoting: M's symmetric part is I) kept
-// for the backward: dL/dx = g M^{-1} and dL/dM = -(dL/dx)^T z, so dL/dV = dL/dM - (dL/dM)^T.
-struct CayleySolve : torch::autograd::Function<CayleySolve> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& v) {
-    auto m = v - v.t();
-    m.diagonal().add_(1);
-    auto lu = linalg::lu_no_pivot(m);
-    auto z = linalg::lu_solve_right_transposed(lu, x);
-    ctx->save_for_backward({lu, z});
-    return z;
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad) {
-    TORCH_CHECK(!torch::GradMode::is_enabled(), "lipkit::OrthogonalLinear: double backward is not supported");
-    auto saved = ctx->get_saved_variables();
-    auto gx = linalg::lu_solve_right(saved[0], grad[0].contiguous());
-    auto gm = -torch::mm(gx.t(), saved[1]);
-    return {gx, gm - gm.t()};
-  }
-};
-}  // namespace
 
 namespace functional {
 torch::Tensor cayley(const torch::Tensor& v) {
@@ -38,14 +13,10 @@ torch::Tensor cayley(const torch::Tensor& v) {
 
 torch::Tensor cayley_linear(const torch::Tensor& x, const torch::Tensor& v, int64_t out_features) {
   const int64_t n = v.size(0);
+  auto a = v - v.t();
+  auto eye = torch::eye(n, v.options());
   auto xp = x.size(1) < n ? torch::constant_pad_nd(x, {0, n - x.size(1)}) : x;
-  torch::Tensor z;
-  if (v.is_cpu()) {
-    z = CayleySolve::apply(xp, v);
-  } else {  // cuSOLVER's pivoted LU is fast there; the recursive one would launch per column
-    auto eye = torch::eye(n, v.options());
-    z = torch::linalg::solve(eye + v - v.t(), xp.t(), /*left=*/true).t();
-  }
+  auto z = torch::linalg::solve(eye + a, xp.t(), /*left=*/true).t();
   return (2.0 * z - xp).narrow(1, 0, out_features);
 }
 }  // namespace functional

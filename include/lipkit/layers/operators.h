@@ -4,7 +4,6 @@
 //
 //   lipkit::gram(Tensor weight) -> Tensor                  (W W^T with the one-GEMM backward)
 //   lipkit::abs_gram_mv(Tensor weight, Tensor v) -> Tensor  (|W W^T| v, fused backward: SLL, AOL)
-//   lipkit::cayley_linear(Tensor x, Tensor v, int out_features) -> Tensor  (OrthogonalLinear's training map)
 //   lipkit::power_iteration_dense(Tensor weight, Tensor(a!) u, int iters) -> Tensor
 //   lipkit::power_iteration_conv(Tensor kernel, Tensor(a!) u, int padding, int iters) -> Tensor
 //   lipkit::gram_iteration_bound(Tensor weight, int iters) -> float
