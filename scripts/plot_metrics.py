@@ -25,11 +25,16 @@ def load(path):
                     fail(f"{path}:{n}: not a JSON line ({e})")
     except OSError as e:
         fail(f"{path}: cannot read ({e.strerror})")
+    if not rows:
+        fail(f"{path}: no epochs logged")
+    radii = [c.get("radius") for c in rows[0].get("certified", [])]
     for n, r in enumerate(rows, 1):
         if not isinstance(r.get("train_seconds"), (int, float)) or not isinstance(r.get("test_accuracy"), (int, float)):
             fail(f"{path}:{n}: needs the numbers train_seconds and test_accuracy (a lipkit train metrics.jsonl)")
-    if not rows:
-        fail(f"{path}: no epochs logged")
+        if [c.get("radius") for c in r.get("certified", [])] != radii:
+            fail(f"{path}:{n}: certified radii {[c.get('radius') for c in r.get('certified', [])]} differ from line 1's {radii}")
+    if sum(r["train_seconds"] for r in rows) <= 0:
+        fail(f"{path}: train_seconds sum to 0: no training time to plot against")
     return rows
 
 
