@@ -42,6 +42,7 @@ struct Simd {
   static LIPKIT_INLINE I iset1(Int a) { return I{} + a; }
   static LIPKIT_INLINE V abs(V v) { return (V)((I)v & iset1(std::numeric_limits<Int>::max())); }
   static LIPKIT_INLINE V max(V a, V b) { return a > b ? a : b; }
+  static LIPKIT_INLINE V min(V a, V b) { return a < b ? a : b; }
   /// |mag| with the sign of sgn (mag >= 0)
   static LIPKIT_INLINE V with_sign_of(V mag, V sgn) {
     return (V)((I)mag ^ ((I)sgn & iset1(std::numeric_limits<Int>::min())));

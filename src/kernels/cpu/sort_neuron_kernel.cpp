@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <vector>
 
 #include "kernels/cpu/dist_kernels.h"
 #include "kernels/cpu/simd.h"
@@ -102,6 +104,197 @@ LIPKIT_INLINE void scan_box(const T* lr, const T* ur, const T* wr, int64_t N, To
       [&](int64_t i) { return std::max({T(0), lr[i] - wr[i], wr[i] - ur[i]}); }, lo);
 }
 
+// The tiled path for wide rows: (1) block maxima of |x - w| over G disjoint blocks of bs elements,
+// for a register tile of kTileRows x rows by kTileVecs vectors of w rows at once (w packed transposed,
+// so a lane is a pair); (2) per pair, the k-th largest block maximum, lane by lane: a lower bound of
+// the k-th largest element, since k blocks hold at least that much; (3) per pair, rescan only the
+// blocks whose maximum is above it, appending the elements above it without branches, then push those
+// few (about k) into the sorted top-k. Every element at or above the true k-th value is in those
+// blocks and is appended in index order, so values, order and tie-broken indices equal the full scan's.
+constexpr int kTileRows = 4, kTileVecs = 2, kTilePairs = kTileRows * kTileVecs, kBlocksPerK = 8;
+
+// Per-thread buffers, 64-byte aligned by hand: std::vector<V> drops V's alignment attribute, and
+// alignof(V) reads 16 in these baseline-ISA templates even where the AVX2 caller assumes 32.
+template <typename T>
+struct Scratch {
+  std::vector<char> raw;
+  T *bm, *top, *val;  // block maxima (G x pairs); the selection network (k x pairs); candidates (N + 8)
+  int32_t *id, *blocks;
+  Scratch(int64_t G, int64_t N, int64_t lanes) {
+    const size_t nb = G * kTilePairs * lanes, nt = kMaxK * kTilePairs * lanes, nv = N + 8;
+    raw.resize((nb + nt + nv) * sizeof(T) + (nv + G) * sizeof(int32_t) + 64);
+    void* p = raw.data();
+    size_t space = raw.size();
+    bm = static_cast<T*>(std::align(64, raw.size() - 64, p, space));
+    top = bm + nb, val = top + nt;
+    id = reinterpret_cast<int32_t*>(val + nv), blocks = id + nv;
+  }
+};
+
+template <typename S, typename T>
+LIPKIT_INLINE void block_maxima(const T* const* xr, const T* panel, int64_t N, int64_t bs, T* bm) {
+  using V = typename S::V;
+  constexpr int L = S::kLanes, W = kTileVecs * L;
+  for (int64_t i0 = 0; i0 < N; i0 += bs, bm += kTilePairs * L) {
+    V acc[kTileRows][kTileVecs];
+    for (int r = 0; r < kTileRows; ++r)
+      for (int c = 0; c < kTileVecs; ++c) acc[r][c] = S::set1(0);
+    for (int64_t i = i0; i < std::min(N, i0 + bs); ++i) {
+      V wv[kTileVecs];
+      for (int c = 0; c < kTileVecs; ++c) wv[c] = S::load(panel + i * W + c * L);
+      for (int r = 0; r < kTileRows; ++r) {
+        const V xv = xr[r][i] - V{};  // a broadcast: x - 0 is x, so no add is emitted (0 + x is not, for x = -0)
+        for (int c = 0; c < kTileVecs; ++c) acc[r][c] = S::max(acc[r][c], S::abs(xv - wv[c]));
+      }
+    }
+    for (int r = 0; r < kTileRows; ++r)
+      for (int c = 0; c < kTileVecs; ++c) S::store(bm + (r * kTileVecs + c) * L, acc[r][c]);
+  }
+}
+
+// Lane by lane, the k-th largest of each pair's G block maxima: a sorted insertion network run on
+// all vectors of the tile together (independent chains), skipping blocks that beat no current k-th.
+template <typename S, typename T>
+LIPKIT_INLINE void kth_largest(const T* bm, int64_t G, int k, T* top) {
+  using V = typename S::V;
+  constexpr int L = S::kLanes;
+  for (int t = 0; t < k * kTilePairs; ++t) S::store(top + t * L, S::set1(-1));
+  T* last = top + (k - 1) * kTilePairs * L;
+  for (int64_t g = 0; g < G; ++g) {
+    V d[kTilePairs];
+    unsigned any = 0;
+    for (int p = 0; p < kTilePairs; ++p) {
+      d[p] = S::load(bm + (g * kTilePairs + p) * L);
+      any |= S::mask_greater(d[p], S::load(last + p * L));
+    }
+    if (!any) continue;
+    for (int t = 0; t < k; ++t)
+      for (int p = 0; p < kTilePairs; ++p) {
+        T* slot = top + (t * kTilePairs + p) * L;
+        const V r = S::load(slot);
+        S::store(slot, S::max(r, d[p]));
+        d[p] = S::min(r, d[p]);
+      }
+  }
+}
+
+// 8 x 8 table for AVX2's lane permute: entry m lists the set bits of m, in order.
+struct PackTable {
+  int32_t perm[256][8];
+  constexpr PackTable() : perm() {
+    for (int m = 0; m < 256; ++m) {
+      int n = 0;
+      for (int l = 0; l < 8; ++l)
+        if (m >> l & 1) perm[m][n++] = l;
+    }
+  }
+};
+constexpr PackTable kPack{};
+
+// Appends the lanes of d selected by bits, and their positions i + lane, at vals[n], ids[n] without a
+// branch; returns the new count. May write up to kLanes entries past it (the buffers have room).
+template <typename S, typename T>
+LIPKIT_INLINE int append_selected(T* vals, int32_t* ids, typename S::V d, int64_t i, unsigned bits, int n) {
+#if defined(__x86_64__)
+  if constexpr (S::kLanes == 8 && sizeof(T) == 4) {
+    typename S::I perm, pos = {0, 1, 2, 3, 4, 5, 6, 7};
+    std::memcpy(&perm, kPack.perm[bits], sizeof perm);
+    pos += static_cast<int32_t>(i);
+    S::store(vals + n, __builtin_ia32_permvarsf256(d, perm));
+    const auto packed = __builtin_ia32_permvarsi256(pos, perm);
+    std::memcpy(ids + n, &packed, sizeof packed);
+    return n + __builtin_popcount(bits);
+  }
+#endif
+  for (int l = 0; l < S::kLanes; ++l) {
+    vals[n] = d[l];
+    ids[n] = static_cast<int32_t>(i + l);
+    n += (bits >> l) & 1;
+  }
+  return n;
+}
+
+// Top-k of one pair from the blocks whose maximum (bm[g * stride]) is above floor, a lower bound of
+// its k-th largest element.
+template <typename S, typename T>
+LIPKIT_INLINE void scan_blocks(const T* xp, const T* wp, int64_t N, int64_t bs, const T* bm, int64_t stride,
+                               T floor, Scratch<T>& s, TopK<T>& top) {
+  constexpr int L = S::kLanes;
+  const int64_t G = (N + bs - 1) / bs;
+  int nb = 0, n = 0;
+  for (int64_t g = 0; g < G; ++g) {
+    s.blocks[nb] = static_cast<int32_t>(g);
+    nb += bm[g * stride] > floor;
+  }
+  const auto f = S::set1(floor);
+  for (int j = 0; j < nb; ++j) {
+    const int64_t i0 = s.blocks[j] * bs, i1 = std::min(N, i0 + bs);
+    int64_t i = i0;
+    for (; i + L <= i1; i += L) {
+      const auto d = S::abs(S::load(xp + i) - S::load(wp + i));
+      n = append_selected<S>(s.val, s.id, d, i, S::mask_greater(d, f), n);
+    }
+    for (; i < i1; ++i) {
+      s.val[n] = std::abs(xp[i] - wp[i]);
+      s.id[n] = static_cast<int32_t>(i);
+      n += s.val[n] > floor;
+    }
+  }
+  for (int j = 0; j < n; ++j) top.push(s.val[j], s.id[j]);
+}
+
+struct SortOut {
+  const double* c;
+  int64_t M;
+  int k;
+  void* y;
+  int32_t* idx;
+};
+
+// One tile: x rows b.. (clamped to b1), w rows m.. (the panel of wt holding them, N x tile, packed).
+template <typename S, typename T>
+LIPKIT_INLINE void sort_tile(const T* x, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b, int64_t b1,
+                             int64_t m, int64_t m1, Scratch<T>& s, const SortOut& out) {
+  constexpr int L = S::kLanes;
+  const int64_t G = (N + bs - 1) / bs;
+  const T* xr[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) xr[r] = x + std::min(b + r, b1 - 1) * N;
+  block_maxima<S>(xr, wt + m * N, N, bs, s.bm);
+  kth_largest<S>(s.bm, G, out.k, s.top);
+  const T* kth = s.top + (out.k - 1) * kTilePairs * L;
+  for (int r = 0; r < kTileRows && b + r < b1; ++r)
+    for (int c = 0; c < kTileVecs; ++c)
+      for (int l = 0; l < L && m + c * L + l < m1; ++l) {
+        const int64_t bb = b + r, mm = m + c * L + l, lane = (r * kTileVecs + c) * L + l;
+        TopK<T> top(out.k);
+        scan_blocks<S>(xr[r], w + mm * N, N, bs, s.bm + lane, kTilePairs * L, std::nextafter(kth[lane], T(-1)),
+                       s, top);
+        static_cast<T*>(out.y)[bb * out.M + mm] = top.weighted(out.c);
+        std::copy(top.id, top.id + out.k, out.idx + (bb * out.M + mm) * out.k);
+      }
+}
+
+template <typename S, typename T>
+LIPKIT_INLINE void sort_items(const T* x, const T* w, const T* wt, int64_t N, int64_t bs,
+                              int64_t b0, int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
+  Scratch<T> s((N + bs - 1) / bs, N, S::kLanes);
+  for (int64_t b = b0; b < b1; b += kTileRows)
+    for (int64_t m = m0; m < m1; m += kTileVecs * S::kLanes) sort_tile<S>(x, w, wt, N, bs, b, b1, m, m1, s, out);
+}
+
+template <typename T>
+void sort_items_portable(const T* x, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b0, int64_t b1,
+                         int64_t m0, int64_t m1, const SortOut& out) {
+  sort_items<Simd<T, 16>>(x, w, wt, N, bs, b0, b1, m0, m1, out);
+}
+#if LIPKIT_HAS_AVX2_PATH
+template <typename T>
+LIPKIT_TARGET_AVX2 void sort_items_avx2(const T* x, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b0,
+                                        int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
+  sort_items<Simd<T, 32>>(x, w, wt, N, bs, b0, b1, m0, m1, out);
+}
+#endif
+
 template <typename T>
 void scan_pair_portable(const T* xr, const T* wr, int64_t N, TopK<T>& top) { scan_pair<Simd<T, 16>>(xr, wr, N, top); }
 template <typename T>
@@ -118,6 +311,29 @@ LIPKIT_TARGET_AVX2 void scan_box_avx2(const T* lr, const T* ur, const T* wr, int
   scan_box<Simd<T, 32>>(lr, ur, wr, N, hi, lo);
 }
 #endif
+
+// The tiled path when the rows are wide enough for at least 2k blocks of one vector; false otherwise.
+template <typename T>
+bool sort_tiled(const at::Tensor& x, const at::Tensor& w, int64_t k, const double* c, at::Tensor& y,
+                at::Tensor& idx) {
+  const int64_t B = x.size(0), N = x.size(1), M = w.size(0);
+  auto items = &sort_items_portable<T>;
+  int64_t L = 16 / sizeof(T);
+#if LIPKIT_HAS_AVX2_PATH
+  if (use_avx2()) items = &sort_items_avx2<T>, L = 32 / sizeof(T);
+#endif
+  const int64_t bs = L * std::max<int64_t>(1, (N + L * kBlocksPerK * k - 1) / (L * kBlocksPerK * k));
+  if ((N + bs - 1) / bs < 2 * k) return false;
+  const int64_t tile = kTileVecs * L, Mp = (M + tile - 1) / tile * tile;
+  // w in panels of `tile` rows, each stored transposed (N x tile): phase (1) reads it contiguously
+  auto wt = at::constant_pad_nd(w, {0, 0, 0, Mp - M}).view({Mp / tile, tile, N}).transpose(1, 2).contiguous();
+  const T *xp = x.data_ptr<T>(), *wp = w.data_ptr<T>(), *wtp = wt.data_ptr<T>();
+  const SortOut out{c, M, static_cast<int>(k), y.data_ptr<T>(), idx.data_ptr<int32_t>()};
+  Tiling(B, M, N, sizeof(T), tile).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
+    items(xp, wp, wtp, N, bs, b0, b1, m0, m1, out);
+  });
+  return true;
+}
 
 }  // namespace
 
@@ -140,6 +356,7 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_forward(const at::Tensor& x, cons
     const scalar_t *xp = x.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     int32_t* ip = idx.data_ptr<int32_t>();
+    if (sort_tiled<scalar_t>(x, w, k, c.data(), y, idx)) return;
     auto scan = &scan_pair_portable<scalar_t>;
 #if LIPKIT_HAS_AVX2_PATH
     if (use_avx2()) scan = &scan_pair_avx2<scalar_t>;
