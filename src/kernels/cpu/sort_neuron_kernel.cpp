@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 #include <memory>
 #include <vector>
 
@@ -111,7 +113,7 @@ LIPKIT_INLINE void scan_box(const T* lr, const T* ur, const T* wr, int64_t N, To
 // blocks whose maximum is above it, appending the elements above it without branches, then push those
 // few (about k) into the sorted top-k. Every element at or above the true k-th value is in those
 // blocks and is appended in index order, so values, order and tie-broken indices equal the full scan's.
-constexpr int kTileRows = 4, kTileVecs = 2, kTilePairs = kTileRows * kTileVecs, kBlocksPerK = 8;
+constexpr int kTileRows = 4, kTileVecs = 2, kTilePairs = kTileRows * kTileVecs, kBlocksPerK = 6;
 
 // Per-thread buffers, 64-byte aligned by hand: std::vector<V> drops V's alignment attribute, and
 // alignof(V) reads 16 in these baseline-ISA templates even where the AVX2 caller assumes 32.
@@ -119,15 +121,18 @@ template <typename T>
 struct Scratch {
   std::vector<char> raw;
   T *bm, *top, *val;  // block maxima (G x pairs); the selection network (k x pairs); candidates (N + 8)
-  int32_t *id, *blocks;
-  Scratch(int64_t G, int64_t N, int64_t lanes) {
+  int32_t *id, *list;  // candidate positions (N + 8); blocks to scan (G8 + 8)
+  uint8_t* above;  // per vector of pairs, per block: the lanes whose block maximum reaches their k-th
+  int64_t G8;      // G rounded up to 8
+  Scratch(int64_t G, int64_t N, int64_t lanes) : G8((G + 7) / 8 * 8) {
     const size_t nb = G * kTilePairs * lanes, nt = kMaxK * kTilePairs * lanes, nv = N + 8;
-    raw.resize((nb + nt + nv) * sizeof(T) + (nv + G) * sizeof(int32_t) + 64);
+    raw.resize((nb + nt + nv) * sizeof(T) + (nv + G8 + 8) * sizeof(int32_t) + kTilePairs * G8 + 64);
     void* p = raw.data();
     size_t space = raw.size();
     bm = static_cast<T*>(std::align(64, raw.size() - 64, p, space));
     top = bm + nb, val = top + nt;
-    id = reinterpret_cast<int32_t*>(val + nv), blocks = id + nv;
+    id = reinterpret_cast<int32_t*>(val + nv), list = id + nv;
+    above = reinterpret_cast<uint8_t*>(list + G8 + 8);
   }
 };
 
@@ -178,6 +183,18 @@ LIPKIT_INLINE void kth_largest(const T* bm, int64_t G, int k, T* top) {
   }
 }
 
+// The largest value below v >= 0 (v = 0: the negative subnormal): strict tests against it keep v.
+template <typename T>
+LIPKIT_INLINE T just_below(T v) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  if (!(v > 0)) return -std::numeric_limits<T>::denorm_min();
+  U bits;
+  std::memcpy(&bits, &v, sizeof v);
+  --bits;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
 // 8 x 8 table for AVX2's lane permute: entry m lists the set bits of m, in order.
 struct PackTable {
   int32_t perm[256][8];
@@ -214,33 +231,82 @@ LIPKIT_INLINE int append_selected(T* vals, int32_t* ids, typename S::V d, int64_
   return n;
 }
 
-// Top-k of one pair from the blocks whose maximum (bm[g * stride]) is above floor, a lower bound of
-// its k-th largest element.
+// The k largest of n candidates given in index order, sorted, ties by lower index, into top: each
+// candidate's rank is counted with vector compares (no data-dependent branch). Many candidates (ties
+// at the floor) take the sorted insertion instead.
 template <typename S, typename T>
-LIPKIT_INLINE void scan_blocks(const T* xp, const T* wp, int64_t N, int64_t bs, const T* bm, int64_t stride,
-                               T floor, Scratch<T>& s, TopK<T>& top) {
+LIPKIT_INLINE void select_top(T* val, const int32_t* id, int n, TopK<T>& top) {
   constexpr int L = S::kLanes;
-  const int64_t G = (N + bs - 1) / bs;
-  int nb = 0, n = 0;
-  for (int64_t g = 0; g < G; ++g) {
-    s.blocks[nb] = static_cast<int32_t>(g);
-    nb += bm[g * stride] > floor;
+  if (n > 4 * kMaxK) {
+    for (int j = 0; j < n; ++j) top.push(val[j], id[j]);
+    return;
   }
+  for (int q = n; q < n + L; ++q) val[q] = T(-2);  // below every |x - w|: pads the last vector
+  for (int j = 0; j < n; ++j) {
+    const auto v = S::set1(val[j]);
+    int rank = 0;
+    for (int q = 0; q < n; q += L) {
+      const auto u = S::load(val + q);
+      // before j: the ones >= v rank above it; after j: the ones > v
+      const unsigned before = j <= q ? 0u : j - q >= L ? (1u << L) - 1 : (1u << (j - q)) - 1;
+      const unsigned above = (~S::mask_greater(v, u) & before) | (S::mask_greater(u, v) & ~before);
+      rank += __builtin_popcount(above & ((1u << L) - 1));
+    }
+    if (rank < top.k) top.val[rank] = val[j], top.id[rank] = id[j];
+  }
+}
+
+// Appends the elements of block g above floor (f: floor in every lane); returns the new count.
+template <typename S, typename T>
+LIPKIT_INLINE int scan_block(const T* xp, const T* wp, int64_t N, int64_t bs, int64_t g, typename S::V f, T floor,
+                             Scratch<T>& s, int n) {
+  constexpr int L = S::kLanes;
+  const int64_t i0 = g * bs, i1 = std::min(N, i0 + bs);
+  int64_t i = i0;
+  for (; i + L <= i1; i += L) {
+    const auto d = S::abs(S::load(xp + i) - S::load(wp + i));
+    n = append_selected<S>(s.val, s.id, d, i, S::mask_greater(d, f), n);
+  }
+  for (; i < i1; ++i) {
+    s.val[n] = std::abs(xp[i] - wp[i]);
+    s.id[n] = static_cast<int32_t>(i);
+    n += s.val[n] > floor;
+  }
+  return n;
+}
+
+// Per vector p of the tile and block g, the lanes whose block maximum is at least their k-th largest
+// (above[p * G8 + g], bit l for lane l); the rest of G8 is 0.
+template <typename S, typename T>
+LIPKIT_INLINE void mark_blocks(const T* bm, const T* kth, int64_t G, Scratch<T>& s) {
+  constexpr int L = S::kLanes;
+  std::fill(s.above, s.above + kTilePairs * s.G8, uint8_t{0});
+  for (int64_t g = 0; g < G; ++g)
+    for (int p = 0; p < kTilePairs; ++p)
+      s.above[p * s.G8 + g] = static_cast<uint8_t>(
+          ~S::mask_greater(S::load(kth + p * L), S::load(bm + (g * kTilePairs + p) * L)) & ((1u << L) - 1));
+}
+
+// Top-k of the pair in lane l of vector p from the blocks marked for it, whose elements above floor
+// (a lower bound of its k-th largest) are the candidates.
+template <typename S, typename T>
+LIPKIT_INLINE void scan_blocks(const T* xp, const T* wp, int64_t N, int64_t bs, const uint8_t* above, int l,
+                               T floor, Scratch<T>& s, TopK<T>& top) {
+  // the list of marked blocks, built without a data-dependent branch (a mispredicted exit per word of
+  // blocks would also discard the loads in flight)
+  int nb = 0;
+  for (int64_t g0 = 0; g0 < s.G8; g0 += 8) {
+    uint64_t bytes;
+    std::memcpy(&bytes, above + g0, 8);
+    // bit l of 8 bytes gathered into one byte, bit j for block g0 + j
+    const unsigned marked = (((bytes >> l) & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56;
+    for (int t = 0; t < 8; ++t) s.list[nb + t] = kPack.perm[marked][t] + static_cast<int32_t>(g0);
+    nb += __builtin_popcount(marked);
+  }
+  int n = 0;
   const auto f = S::set1(floor);
-  for (int j = 0; j < nb; ++j) {
-    const int64_t i0 = s.blocks[j] * bs, i1 = std::min(N, i0 + bs);
-    int64_t i = i0;
-    for (; i + L <= i1; i += L) {
-      const auto d = S::abs(S::load(xp + i) - S::load(wp + i));
-      n = append_selected<S>(s.val, s.id, d, i, S::mask_greater(d, f), n);
-    }
-    for (; i < i1; ++i) {
-      s.val[n] = std::abs(xp[i] - wp[i]);
-      s.id[n] = static_cast<int32_t>(i);
-      n += s.val[n] > floor;
-    }
-  }
-  for (int j = 0; j < n; ++j) top.push(s.val[j], s.id[j]);
+  for (int j = 0; j < nb; ++j) n = scan_block<S>(xp, wp, N, bs, s.list[j], f, floor, s, n);
+  select_top<S>(s.val, s.id, n, top);
 }
 
 struct SortOut {
@@ -262,13 +328,14 @@ LIPKIT_INLINE void sort_tile(const T* x, const T* w, const T* wt, int64_t N, int
   block_maxima<S>(xr, wt + m * N, N, bs, s.bm);
   kth_largest<S>(s.bm, G, out.k, s.top);
   const T* kth = s.top + (out.k - 1) * kTilePairs * L;
+  mark_blocks<S>(s.bm, kth, G, s);
   for (int r = 0; r < kTileRows && b + r < b1; ++r)
     for (int c = 0; c < kTileVecs; ++c)
       for (int l = 0; l < L && m + c * L + l < m1; ++l) {
         const int64_t bb = b + r, mm = m + c * L + l, lane = (r * kTileVecs + c) * L + l;
         TopK<T> top(out.k);
-        scan_blocks<S>(xr[r], w + mm * N, N, bs, s.bm + lane, kTilePairs * L, std::nextafter(kth[lane], T(-1)),
-                       s, top);
+        scan_blocks<S>(xr[r], w + mm * N, N, bs, s.above + (r * kTileVecs + c) * s.G8, l, just_below(kth[lane]), s,
+                       top);
         static_cast<T*>(out.y)[bb * out.M + mm] = top.weighted(out.c);
         std::copy(top.id, top.id + out.k, out.idx + (bb * out.M + mm) * out.k);
       }
