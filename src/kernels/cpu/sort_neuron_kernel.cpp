@@ -248,7 +248,8 @@ LIPKIT_INLINE void select_top(T* val, const int32_t* id, int n, TopK<T>& top) {
     for (int q = 0; q < n; q += L) {
       const auto u = S::load(val + q);
       // before j: the ones >= v rank above it; after j: the ones > v
-      const unsigned before = j <= q ? 0u : j - q >= L ? (1u << L) - 1 : (1u << (j - q)) - 1;
+      const int ahead = std::min(std::max(j - q, 0), L);  // lanes of this vector before j
+      const unsigned before = (1u << ahead) - 1;
       const unsigned above = (~S::mask_greater(v, u) & before) | (S::mask_greater(u, v) & ~before);
       rank += __builtin_popcount(above & ((1u << L) - 1));
     }
