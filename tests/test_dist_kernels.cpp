@@ -158,6 +158,29 @@ TEST_P(DistKernels, SortNeuronFloat32MatchesReference) {
   }
 }
 
+// The tiled evaluation path at its edges: k = 1 and k = 64 (the largest), few and many candidates
+// above the floor (many ties at the k-th value: over 256 of them take the sorted insertion), a
+// batch that does not fill the 4-row tile, and widths that leave partial blocks and vectors.
+TEST_P(DistKernels, SortNeuronTiledPathEdgeCases) {
+  torch::manual_seed(13);
+  struct Case {
+    int64_t B, M, N, k, levels;  // levels > 0: integer data in [0, levels), so many ties
+  };
+  for (const auto& c : {Case{5, 17, 64, 1, 0}, Case{3, 33, 2000, 64, 0}, Case{6, 9, 1031, 20, 0},
+                        Case{7, 19, 2000, 10, 2}, Case{2, 21, 999, 10, 3}}) {
+    for (auto dtype : {torch::kFloat, torch::kDouble}) {
+      auto make = [&](int64_t rows) {
+        return c.levels ? torch::randint(0, c.levels, {rows, c.N}, dtype) : torch::randn({rows, c.N}, dtype);
+      };
+      auto x = make(c.B), w = make(c.M);
+      auto op = [&](const torch::Tensor& a, const torch::Tensor& b) { return kernels::sort_neuron(a, b, 0.7, c.k); };
+      auto ref = [&](const torch::Tensor& a, const torch::Tensor& b) { return sort_neuron_reference(a, b, 0.7, c.k); };
+      expect_same(op, ref, x, w, dtype == torch::kFloat ? 1e-5 : 1e-12,
+                  "sort " + std::to_string(c.N) + " k=" + std::to_string(c.k) + " levels=" + std::to_string(c.levels));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Bodies, DistKernels, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "avx2" : "portable"; });
 

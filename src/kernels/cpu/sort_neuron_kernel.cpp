@@ -120,12 +120,12 @@ constexpr int kTileRows = 4, kTileVecs = 2, kTilePairs = kTileRows * kTileVecs, 
 template <typename T>
 struct Scratch {
   std::vector<char> raw;
-  T *bm, *top, *val;  // block maxima (G x pairs); the selection network (k x pairs); candidates (N + 8)
-  int32_t *id, *list;  // candidate positions (N + 8); blocks to scan (G8 + 8)
+  T *bm, *top, *val;  // block maxima (G x pairs); the selection network (k x pairs); candidates (N + 2 L + 8)
+  int32_t *id, *list;  // candidate positions (N + 2 L + 8); blocks to scan (G8 + 8)
   uint8_t* above;  // per vector of pairs, per block: the lanes whose block maximum reaches their k-th
   int64_t G8;      // G rounded up to 8
   Scratch(int64_t G, int64_t N, int64_t lanes) : G8((G + 7) / 8 * 8) {
-    const size_t nb = G * kTilePairs * lanes, nt = kMaxK * kTilePairs * lanes, nv = N + 8;
+    const size_t nb = G * kTilePairs * lanes, nt = kMaxK * kTilePairs * lanes, nv = N + 2 * lanes + 8;
     raw.resize((nb + nt + nv) * sizeof(T) + (nv + G8 + 8) * sizeof(int32_t) + kTilePairs * G8 + 64);
     void* p = raw.data();
     size_t space = raw.size();
@@ -241,7 +241,19 @@ LIPKIT_INLINE void select_top(T* val, const int32_t* id, int n, TopK<T>& top) {
     for (int j = 0; j < n; ++j) top.push(val[j], id[j]);
     return;
   }
-  for (int q = n; q < n + L; ++q) val[q] = T(-2);  // below every |x - w|: pads the last vector
+  for (int q = n; q < std::max(n, L) + L; ++q) val[q] = T(-2);  // below every |x - w|: pads the vectors read
+  if (n <= 2 * L) {  // the usual case (about k + 1 candidates): both vectors stay in registers
+    const auto u0 = S::load(val), u1 = S::load(val + L);
+    for (int j = 0; j < n; ++j) {
+      const auto v = S::set1(val[j]);
+      const unsigned before = (1u << j) - 1;
+      const unsigned ge = ~(S::mask_greater(v, u0) | S::mask_greater(v, u1) << L);
+      const unsigned gt = S::mask_greater(u0, v) | S::mask_greater(u1, v) << L;
+      const int rank = __builtin_popcount((ge & before) | (gt & ~before));
+      if (rank < top.k) top.val[rank] = val[j], top.id[rank] = id[j];
+    }
+    return;
+  }
   for (int j = 0; j < n; ++j) {
     const auto v = S::set1(val[j]);
     int rank = 0;
