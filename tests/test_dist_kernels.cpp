@@ -181,6 +181,33 @@ TEST_P(DistKernels, SortNeuronTiledPathEdgeCases) {
   }
 }
 
+// Box bounds on the tiled path (wide rows), in float and double, with and without ties: the upper
+// bound is the neuron at the per-coordinate farthest corner, the lower one at clamp(w, l, u).
+TEST_P(DistKernels, BoxBoundsOnTheTiledPathAreExact) {
+  torch::manual_seed(14);
+  for (int64_t k : {1, 10, 64}) {
+    for (bool ties : {false, true}) {
+      for (auto dtype : {torch::kFloat, torch::kDouble}) {
+        const int64_t N = 1031;
+        auto c = ties ? torch::randint(0, 4, {5, N}, dtype) : torch::randn({5, N}, dtype);
+        auto r = ties ? torch::full({5, N}, 0.5, dtype) : torch::rand({5, N}, dtype) * 0.1;
+        auto lo = c - r, hi = c + r;
+        auto w = ties ? torch::randint(0, 4, {11, N}, dtype) : torch::randn({11, N}, dtype);
+        auto [ylo, yhi] = kernels::sort_neuron_bounds(lo, hi, w, 0.7, k);
+        const double tol = dtype == torch::kFloat ? 1e-5 : 1e-12;
+        const std::string at = "k=" + std::to_string(k) + (ties ? " ties" : "") + (dtype == torch::kFloat ? " float" : "");
+        for (int64_t m = 0; m < 11; ++m) {
+          auto far = torch::where((hi - w[m]).abs() >= (lo - w[m]).abs(), hi, lo);
+          auto near = torch::max(torch::min(w[m].expand_as(lo), hi), lo);
+          auto wm = w.narrow(0, m, 1);
+          EXPECT_TRUE(torch::allclose(kernels::sort_neuron(far, wm, 0.7, k).squeeze(1), yhi.select(1, m), tol, tol)) << at;
+          EXPECT_TRUE(torch::allclose(kernels::sort_neuron(near, wm, 0.7, k).squeeze(1), ylo.select(1, m), tol, tol)) << at;
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Bodies, DistKernels, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "avx2" : "portable"; });
 

@@ -115,6 +115,28 @@ LIPKIT_INLINE void scan_box(const T* lr, const T* ur, const T* wr, int64_t N, To
 // blocks and is appended in index order, so values, order and tie-broken indices equal the full scan's.
 constexpr int kTileRows = 4, kTileVecs = 2, kTilePairs = kTileRows * kTileVecs, kBlocksPerK = 6;
 
+// The element values the tiled path ranks, from rows a and b of the input and w: |x - w| for a pair
+// (a = x, b unused); for a box [a, b] = [l, u], the largest (FarEnd) and smallest (NearEnd) |x - w|
+// over x in it, each a single subtraction (so the correctly rounded bound), as in scan_box.
+struct AbsDiff {
+  template <typename S, typename V>
+  static LIPKIT_INLINE V vec(V a, V, V w) { return S::abs(a - w); }
+  template <typename T>
+  static LIPKIT_INLINE T one(T a, T, T w) { return std::abs(a - w); }
+};
+struct FarEnd {
+  template <typename S, typename V>
+  static LIPKIT_INLINE V vec(V l, V u, V w) { return S::max(u - w, w - l); }
+  template <typename T>
+  static LIPKIT_INLINE T one(T l, T u, T w) { return std::max(u - w, w - l); }
+};
+struct NearEnd {
+  template <typename S, typename V>
+  static LIPKIT_INLINE V vec(V l, V u, V w) { return S::max(S::set1(0), S::max(l - w, w - u)); }
+  template <typename T>
+  static LIPKIT_INLINE T one(T l, T u, T w) { return std::max({T(0), l - w, w - u}); }
+};
+
 // Per-thread buffers, 64-byte aligned by hand: std::vector<V> drops V's alignment attribute, and
 // alignof(V) reads 16 in these baseline-ISA templates even where the AVX2 caller assumes 32.
 template <typename T>
@@ -136,8 +158,9 @@ struct Scratch {
   }
 };
 
-template <typename S, typename T>
-LIPKIT_INLINE void block_maxima(const T* const* xr, const T* panel, int64_t N, int64_t bs, T* bm) {
+template <typename S, typename E, typename T>
+LIPKIT_INLINE void block_maxima(const T* const* ar, const T* const* br, const T* panel, int64_t N, int64_t bs,
+                                T* bm) {
   using V = typename S::V;
   constexpr int L = S::kLanes, W = kTileVecs * L;
   for (int64_t i0 = 0; i0 < N; i0 += bs, bm += kTilePairs * L) {
@@ -148,8 +171,9 @@ LIPKIT_INLINE void block_maxima(const T* const* xr, const T* panel, int64_t N, i
       V wv[kTileVecs];
       for (int c = 0; c < kTileVecs; ++c) wv[c] = S::load(panel + i * W + c * L);
       for (int r = 0; r < kTileRows; ++r) {
-        const V xv = xr[r][i] - V{};  // a broadcast: x - 0 is x, so no add is emitted (0 + x is not, for x = -0)
-        for (int c = 0; c < kTileVecs; ++c) acc[r][c] = S::max(acc[r][c], S::abs(xv - wv[c]));
+        // broadcasts: x - 0 is x, so no add is emitted (0 + x is not, for x = -0)
+        const V av = ar[r][i] - V{}, bv = br[r][i] - V{};
+        for (int c = 0; c < kTileVecs; ++c) acc[r][c] = S::max(acc[r][c], E::template vec<S>(av, bv, wv[c]));
       }
     }
     for (int r = 0; r < kTileRows; ++r)
@@ -270,18 +294,18 @@ LIPKIT_INLINE void select_top(T* val, const int32_t* id, int n, TopK<T>& top) {
 }
 
 // Appends the elements of block g above floor (f: floor in every lane); returns the new count.
-template <typename S, typename T>
-LIPKIT_INLINE int scan_block(const T* xp, const T* wp, int64_t N, int64_t bs, int64_t g, typename S::V f, T floor,
-                             Scratch<T>& s, int n) {
+template <typename S, typename E, typename T>
+LIPKIT_INLINE int scan_block(const T* ap, const T* bp, const T* wp, int64_t N, int64_t bs, int64_t g,
+                             typename S::V f, T floor, Scratch<T>& s, int n) {
   constexpr int L = S::kLanes;
   const int64_t i0 = g * bs, i1 = std::min(N, i0 + bs);
   int64_t i = i0;
   for (; i + L <= i1; i += L) {
-    const auto d = S::abs(S::load(xp + i) - S::load(wp + i));
+    const auto d = E::template vec<S>(S::load(ap + i), S::load(bp + i), S::load(wp + i));
     n = append_selected<S>(s.val, s.id, d, i, S::mask_greater(d, f), n);
   }
   for (; i < i1; ++i) {
-    s.val[n] = std::abs(xp[i] - wp[i]);
+    s.val[n] = E::one(ap[i], bp[i], wp[i]);
     s.id[n] = static_cast<int32_t>(i);
     n += s.val[n] > floor;
   }
@@ -302,9 +326,9 @@ LIPKIT_INLINE void mark_blocks(const T* bm, const T* kth, int64_t G, Scratch<T>&
 
 // Top-k of the pair in lane l of vector p from the blocks marked for it, whose elements above floor
 // (a lower bound of its k-th largest) are the candidates.
-template <typename S, typename T>
-LIPKIT_INLINE void scan_blocks(const T* xp, const T* wp, int64_t N, int64_t bs, const uint8_t* above, int l,
-                               T floor, Scratch<T>& s, TopK<T>& top) {
+template <typename S, typename E, typename T>
+LIPKIT_INLINE void scan_blocks(const T* ap, const T* bp, const T* wp, int64_t N, int64_t bs, const uint8_t* above,
+                               int l, T floor, Scratch<T>& s, TopK<T>& top) {
   // the list of marked blocks, built without a data-dependent branch (a mispredicted exit per word of
   // blocks would also discard the loads in flight)
   int nb = 0;
@@ -318,7 +342,7 @@ LIPKIT_INLINE void scan_blocks(const T* xp, const T* wp, int64_t N, int64_t bs, 
   }
   int n = 0;
   const auto f = S::set1(floor);
-  for (int j = 0; j < nb; ++j) n = scan_block<S>(xp, wp, N, bs, s.list[j], f, floor, s, n);
+  for (int j = 0; j < nb; ++j) n = scan_block<S, E>(ap, bp, wp, N, bs, s.list[j], f, floor, s, n);
   select_top<S>(s.val, s.id, n, top);
 }
 
@@ -327,18 +351,19 @@ struct SortOut {
   int64_t M;
   int k;
   void* y;
-  int32_t* idx;
+  int32_t* idx;  // null: values only
 };
 
-// One tile: x rows b.. (clamped to b1), w rows m.. (the panel of wt holding them, N x tile, packed).
-template <typename S, typename T>
-LIPKIT_INLINE void sort_tile(const T* x, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b, int64_t b1,
-                             int64_t m, int64_t m1, Scratch<T>& s, const SortOut& out) {
+// One tile: input rows b.. (of a and b, clamped to b1), w rows m.. (the panel of wt holding them,
+// N x tile, packed).
+template <typename S, typename E, typename T>
+LIPKIT_INLINE void sort_tile(const T* a, const T* bb_, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b,
+                             int64_t b1, int64_t m, int64_t m1, Scratch<T>& s, const SortOut& out) {
   constexpr int L = S::kLanes;
   const int64_t G = (N + bs - 1) / bs;
-  const T* xr[kTileRows];
-  for (int r = 0; r < kTileRows; ++r) xr[r] = x + std::min(b + r, b1 - 1) * N;
-  block_maxima<S>(xr, wt + m * N, N, bs, s.bm);
+  const T *ar[kTileRows], *br[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) ar[r] = a + std::min(b + r, b1 - 1) * N, br[r] = bb_ + std::min(b + r, b1 - 1) * N;
+  block_maxima<S, E>(ar, br, wt + m * N, N, bs, s.bm);
   kth_largest<S>(s.bm, G, out.k, s.top);
   const T* kth = s.top + (out.k - 1) * kTilePairs * L;
   mark_blocks<S>(s.bm, kth, G, s);
@@ -347,31 +372,32 @@ LIPKIT_INLINE void sort_tile(const T* x, const T* w, const T* wt, int64_t N, int
       for (int l = 0; l < L && m + c * L + l < m1; ++l) {
         const int64_t bb = b + r, mm = m + c * L + l, lane = (r * kTileVecs + c) * L + l;
         TopK<T> top(out.k);
-        scan_blocks<S>(xr[r], w + mm * N, N, bs, s.above + (r * kTileVecs + c) * s.G8, l, just_below(kth[lane]), s,
-                       top);
+        scan_blocks<S, E>(ar[r], br[r], w + mm * N, N, bs, s.above + (r * kTileVecs + c) * s.G8, l,
+                          just_below(kth[lane]), s, top);
         static_cast<T*>(out.y)[bb * out.M + mm] = top.weighted(out.c);
-        std::copy(top.id, top.id + out.k, out.idx + (bb * out.M + mm) * out.k);
+        if (out.idx) std::copy(top.id, top.id + out.k, out.idx + (bb * out.M + mm) * out.k);
       }
 }
 
-template <typename S, typename T>
-LIPKIT_INLINE void sort_items(const T* x, const T* w, const T* wt, int64_t N, int64_t bs,
-                              int64_t b0, int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
+template <typename S, typename E, typename T>
+LIPKIT_INLINE void sort_items(const T* a, const T* b_, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b0,
+                              int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
   Scratch<T> s((N + bs - 1) / bs, N, S::kLanes);
   for (int64_t b = b0; b < b1; b += kTileRows)
-    for (int64_t m = m0; m < m1; m += kTileVecs * S::kLanes) sort_tile<S>(x, w, wt, N, bs, b, b1, m, m1, s, out);
+    for (int64_t m = m0; m < m1; m += kTileVecs * S::kLanes)
+      sort_tile<S, E>(a, b_, w, wt, N, bs, b, b1, m, m1, s, out);
 }
 
-template <typename T>
-void sort_items_portable(const T* x, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b0, int64_t b1,
-                         int64_t m0, int64_t m1, const SortOut& out) {
-  sort_items<Simd<T, 16>>(x, w, wt, N, bs, b0, b1, m0, m1, out);
+template <typename E, typename T>
+void sort_items_portable(const T* a, const T* b, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b0,
+                         int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
+  sort_items<Simd<T, 16>, E>(a, b, w, wt, N, bs, b0, b1, m0, m1, out);
 }
 #if LIPKIT_HAS_AVX2_PATH
-template <typename T>
-LIPKIT_TARGET_AVX2 void sort_items_avx2(const T* x, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b0,
-                                        int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
-  sort_items<Simd<T, 32>>(x, w, wt, N, bs, b0, b1, m0, m1, out);
+template <typename E, typename T>
+LIPKIT_TARGET_AVX2 void sort_items_avx2(const T* a, const T* b, const T* w, const T* wt, int64_t N, int64_t bs,
+                                        int64_t b0, int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
+  sort_items<Simd<T, 32>, E>(a, b, w, wt, N, bs, b0, b1, m0, m1, out);
 }
 #endif
 
@@ -392,27 +418,38 @@ LIPKIT_TARGET_AVX2 void scan_box_avx2(const T* lr, const T* ur, const T* wr, int
 }
 #endif
 
-// The tiled path when the rows are wide enough for at least 2k blocks of one vector; false otherwise.
-template <typename T>
-bool sort_tiled(const at::Tensor& x, const at::Tensor& w, int64_t k, const double* c, at::Tensor& y,
-                at::Tensor& idx) {
-  const int64_t B = x.size(0), N = x.size(1), M = w.size(0);
-  auto items = &sort_items_portable<T>;
+// Block size of the tiled path for rows of N (a multiple of the vector, about kBlocksPerK k blocks),
+// or 0 when the rows are too short for at least 2k blocks (then the per-pair scan runs).
+inline int64_t tiled_block_size(int64_t N, int64_t k, int64_t L) {
+  const int64_t bs = L * std::max<int64_t>(1, (N + L * kBlocksPerK * k - 1) / (L * kBlocksPerK * k));
+  return (N + bs - 1) / bs >= 2 * k ? bs : 0;
+}
+
+// The tiled path: the top-k of E(a, b, w) for every pair, into out (indices too unless out.idx is
+// null). w in panels of `tile` rows, each stored transposed (N x tile): phase (1) reads it contiguously.
+template <typename E, typename T>
+void sort_tiled(const at::Tensor& a, const at::Tensor& b, const at::Tensor& w, int64_t bs, const SortOut& out) {
+  const int64_t B = a.size(0), N = a.size(1), M = w.size(0);
+  auto items = &sort_items_portable<E, T>;
   int64_t L = 16 / sizeof(T);
 #if LIPKIT_HAS_AVX2_PATH
-  if (use_avx2()) items = &sort_items_avx2<T>, L = 32 / sizeof(T);
+  if (use_avx2()) items = &sort_items_avx2<E, T>, L = 32 / sizeof(T);
 #endif
-  const int64_t bs = L * std::max<int64_t>(1, (N + L * kBlocksPerK * k - 1) / (L * kBlocksPerK * k));
-  if ((N + bs - 1) / bs < 2 * k) return false;
   const int64_t tile = kTileVecs * L, Mp = (M + tile - 1) / tile * tile;
-  // w in panels of `tile` rows, each stored transposed (N x tile): phase (1) reads it contiguously
   auto wt = at::constant_pad_nd(w, {0, 0, 0, Mp - M}).view({Mp / tile, tile, N}).transpose(1, 2).contiguous();
-  const T *xp = x.data_ptr<T>(), *wp = w.data_ptr<T>(), *wtp = wt.data_ptr<T>();
-  const SortOut out{c, M, static_cast<int>(k), y.data_ptr<T>(), idx.data_ptr<int32_t>()};
+  const T *ap = a.data_ptr<T>(), *bp = b.data_ptr<T>(), *wp = w.data_ptr<T>(), *wtp = wt.data_ptr<T>();
   Tiling(B, M, N, sizeof(T), tile).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
-    items(xp, wp, wtp, N, bs, b0, b1, m0, m1, out);
+    items(ap, bp, wp, wtp, N, bs, b0, b1, m0, m1, out);
   });
-  return true;
+}
+
+// The SIMD width the tiled path will use for T (its block size depends on it).
+template <typename T>
+int64_t tiled_lanes() {
+#if LIPKIT_HAS_AVX2_PATH
+  if (use_avx2()) return 32 / sizeof(T);
+#endif
+  return 16 / sizeof(T);
 }
 
 }  // namespace
@@ -436,7 +473,10 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_forward(const at::Tensor& x, cons
     const scalar_t *xp = x.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     int32_t* ip = idx.data_ptr<int32_t>();
-    if (sort_tiled<scalar_t>(x, w, k, c.data(), y, idx)) return;
+    if (const int64_t bs = tiled_block_size(N, k, tiled_lanes<scalar_t>())) {
+      sort_tiled<AbsDiff, scalar_t>(x, x, w, bs, SortOut{c.data(), M, static_cast<int>(k), yp, ip});
+      return;
+    }
     auto scan = &scan_pair_portable<scalar_t>;
 #if LIPKIT_HAS_AVX2_PATH
     if (use_avx2()) scan = &scan_pair_avx2<scalar_t>;
@@ -498,6 +538,13 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_box(const at::Tensor& lower, cons
     const scalar_t *lp = lower.data_ptr<scalar_t>(), *up = upper.data_ptr<scalar_t>();
     const scalar_t* wp = w.data_ptr<scalar_t>();
     scalar_t *lo = ylo.data_ptr<scalar_t>(), *hi = yhi.data_ptr<scalar_t>();
+    // the tiled path needs every value >= 0, which holds for a box with lower <= upper (not for NaN)
+    const int64_t bs = tiled_block_size(N, k, tiled_lanes<scalar_t>());
+    if (bs && at::all(lower <= upper).item<bool>()) {
+      sort_tiled<FarEnd, scalar_t>(lower, upper, w, bs, SortOut{c.data(), M, static_cast<int>(k), hi, nullptr});
+      sort_tiled<NearEnd, scalar_t>(lower, upper, w, bs, SortOut{c.data(), M, static_cast<int>(k), lo, nullptr});
+      return;
+    }
     auto scan = &scan_box_portable<scalar_t>;
 #if LIPKIT_HAS_AVX2_PATH
     if (use_avx2()) scan = &scan_box_avx2<scalar_t>;
