@@ -1,8 +1,9 @@
 // SortNet neuron at evaluation (the deterministic, truncated form): the K largest |x_i - w_i| of
-// each (b, m) pair, weighted q (1-q)^k and renormalized to sum 1. A sorted top-K list per pair
-// with a threshold test per element (almost every element is rejected by one compare). Also the
-// interval bounds over a box, used by certification: order statistics are monotone, so the top-K
-// of per-coordinate upper (lower) distances bound the neuron from above (below).
+// each (b, m) pair, weighted q (1-q)^k and renormalized to sum 1. Wide rows take the tiled path
+// (block maxima for a tile of pairs, then a rescan of only the blocks that can hold the top K);
+// short ones a sorted top-K list per pair with a threshold test per element. Also the interval
+// bounds over a box, used by certification: order statistics are monotone, so the top-K of
+// per-coordinate upper (lower) distances bound the neuron from above (below).
 
 #include <ATen/ATen.h>
 
