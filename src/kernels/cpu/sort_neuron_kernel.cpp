@@ -11,8 +11,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/dist_kernels.h"
@@ -111,8 +111,8 @@ LIPKIT_INLINE void scan_box(const T* lr, const T* ur, const T* wr, int64_t N, To
 // for a register tile of kTileRows x rows by kTileVecs vectors of w rows at once (w packed transposed,
 // so a lane is a pair); (2) per pair, the k-th largest block maximum, lane by lane: a lower bound of
 // the k-th largest element, since k blocks hold at least that much; (3) per pair, rescan only the
-// blocks whose maximum is above it, appending the elements above it without branches, then push those
-// few (about k) into the sorted top-k. Every element at or above the true k-th value is in those
+// blocks whose maximum reaches it, appending the elements above it without branches, then rank those
+// few (about k + 1) by vector compares. Every element at or above the true k-th value is in those
 // blocks and is appended in index order, so values, order and tie-broken indices equal the full scan's.
 constexpr int kTileRows = 4, kTileVecs = 2, kTilePairs = kTileRows * kTileVecs, kBlocksPerK = 6;
 
