@@ -21,7 +21,7 @@ constexpr int kGroup = 4;  // vectors raised to the power together
 
 bool integer_power(double e) { return e >= 0 && e <= 1 << 20 && e == std::floor(e); }
 
-// a^e for 0 <= a <= 1, dropped to 0 below the underflow cutoff `cut` (simd.h)
+// a^e for 0 <= a <= 1, dropped to 0 at or below the underflow cutoff `cut` (simd.h)
 template <typename T>
 T scalar_pow(T a, double e, T cut) {
   if (e == 0) return a > 0 ? T(1) : T(0);
