@@ -31,7 +31,8 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_backward(const at::Tensor& grad_y
                                                         double q, int64_t k);
 
 /// Interval bounds of the sort neuron (k = 1, q = 1: the l_inf-distance neuron) over the box
-/// [lower, upper] (B, N): returns (y_lower, y_upper), each (B, M).
+/// [lower, upper] (B, N): returns (y_lower, y_upper), each (B, M). Requires lower <= upper everywhere
+/// (no NaN): sort_neuron_bounds checks it, and the tiled path relies on every value being >= 0.
 std::tuple<at::Tensor, at::Tensor> sort_neuron_box(const at::Tensor& lower, const at::Tensor& upper,
                                                    const at::Tensor& w, double q, int64_t k);
 

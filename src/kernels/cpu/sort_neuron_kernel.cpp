@@ -49,6 +49,29 @@ struct TopK {
   }
 };
 
+// The element values both paths rank, from rows a and b of the input and w: |x - w| for a pair (a = x,
+// b unused); for a box [a, b] = [l, u], the largest (FarEnd) and smallest (NearEnd) |x - w| over x in
+// it, each a single subtraction, so every value is the correctly rounded bound (no drift from a
+// center/radius form).
+struct AbsDiff {
+  template <typename S, typename V>
+  static LIPKIT_INLINE V vec(V a, V, V w) { return S::abs(a - w); }
+  template <typename T>
+  static LIPKIT_INLINE T one(T a, T, T w) { return std::abs(a - w); }
+};
+struct FarEnd {
+  template <typename S, typename V>
+  static LIPKIT_INLINE V vec(V l, V u, V w) { return S::max(u - w, w - l); }
+  template <typename T>
+  static LIPKIT_INLINE T one(T l, T u, T w) { return std::max(u - w, w - l); }
+};
+struct NearEnd {
+  template <typename S, typename V>
+  static LIPKIT_INLINE V vec(V l, V u, V w) { return S::max(S::set1(0), S::max(l - w, w - u)); }
+  template <typename T>
+  static LIPKIT_INLINE T one(T l, T u, T w) { return std::max({T(0), l - w, w - u}); }
+};
+
 // Top-k over one pair of the values vals(i) (a vector at i) / val1(i) (a scalar). First a cheap
 // lower bound of the k-th largest: the k-th largest of the maxima of 2k disjoint blocks (k distinct
 // elements are at least that large). Then only lanes at or above it are pushed, by their mask bits,
@@ -84,27 +107,24 @@ LIPKIT_INLINE void topk_scan(int64_t N, const Vals& vals, const Val1& val1, TopK
   for (; i < N; ++i) top.push(val1(i), static_cast<int32_t>(i));
 }
 
-template <typename S, typename T>
-LIPKIT_INLINE void scan_pair(const T* xr, const T* wr, int64_t N, TopK<T>& top) {
+// Top-k of E over one pair: rows a and b of the input, w.
+template <typename S, typename E, typename T>
+LIPKIT_INLINE void scan_elem(const T* ar, const T* br, const T* wr, int64_t N, TopK<T>& top) {
   topk_scan<S>(
-      N, [&](int64_t i) { return S::abs(S::load(xr + i) - S::load(wr + i)); },
-      [&](int64_t i) { return std::abs(xr[i] - wr[i]); }, top);
+      N, [&](int64_t i) { return E::template vec<S>(S::load(ar + i), S::load(br + i), S::load(wr + i)); },
+      [&](int64_t i) { return E::one(ar[i], br[i], wr[i]); }, top);
 }
 
-// Top-k of the per-coordinate largest and smallest |x_i - w_i| over x_i in [l_i, u_i]; single
-// subtractions, so every value is the correctly rounded bound (no drift from a center/radius form).
+template <typename S, typename T>
+LIPKIT_INLINE void scan_pair(const T* xr, const T* wr, int64_t N, TopK<T>& top) {
+  scan_elem<S, AbsDiff>(xr, xr, wr, N, top);
+}
+
+// Top-k of the per-coordinate largest and smallest |x_i - w_i| over x_i in [l_i, u_i].
 template <typename S, typename T>
 LIPKIT_INLINE void scan_box(const T* lr, const T* ur, const T* wr, int64_t N, TopK<T>& hi, TopK<T>& lo) {
-  topk_scan<S>(
-      N, [&](int64_t i) { auto w = S::load(wr + i); return S::max(S::load(ur + i) - w, w - S::load(lr + i)); },
-      [&](int64_t i) { return std::max(ur[i] - wr[i], wr[i] - lr[i]); }, hi);
-  topk_scan<S>(
-      N,
-      [&](int64_t i) {
-        auto w = S::load(wr + i);
-        return S::max(S::set1(0), S::max(S::load(lr + i) - w, w - S::load(ur + i)));
-      },
-      [&](int64_t i) { return std::max({T(0), lr[i] - wr[i], wr[i] - ur[i]}); }, lo);
+  scan_elem<S, FarEnd>(lr, ur, wr, N, hi);
+  scan_elem<S, NearEnd>(lr, ur, wr, N, lo);
 }
 
 // The tiled path for wide rows: (1) block maxima of |x - w| over G disjoint blocks of bs elements,
@@ -115,28 +135,6 @@ LIPKIT_INLINE void scan_box(const T* lr, const T* ur, const T* wr, int64_t N, To
 // few (about k + 1) by vector compares. Every element at or above the true k-th value is in those
 // blocks and is appended in index order, so values, order and tie-broken indices equal the full scan's.
 constexpr int kTileRows = 4, kTileVecs = 2, kTilePairs = kTileRows * kTileVecs, kBlocksPerK = 6;
-
-// The element values the tiled path ranks, from rows a and b of the input and w: |x - w| for a pair
-// (a = x, b unused); for a box [a, b] = [l, u], the largest (FarEnd) and smallest (NearEnd) |x - w|
-// over x in it, each a single subtraction (so the correctly rounded bound), as in scan_box.
-struct AbsDiff {
-  template <typename S, typename V>
-  static LIPKIT_INLINE V vec(V a, V, V w) { return S::abs(a - w); }
-  template <typename T>
-  static LIPKIT_INLINE T one(T a, T, T w) { return std::abs(a - w); }
-};
-struct FarEnd {
-  template <typename S, typename V>
-  static LIPKIT_INLINE V vec(V l, V u, V w) { return S::max(u - w, w - l); }
-  template <typename T>
-  static LIPKIT_INLINE T one(T l, T u, T w) { return std::max(u - w, w - l); }
-};
-struct NearEnd {
-  template <typename S, typename V>
-  static LIPKIT_INLINE V vec(V l, V u, V w) { return S::max(S::set1(0), S::max(l - w, w - u)); }
-  template <typename T>
-  static LIPKIT_INLINE T one(T l, T u, T w) { return std::max({T(0), l - w, w - u}); }
-};
 
 // Per-thread buffers, 64-byte aligned by hand: std::vector<V> drops V's alignment attribute, and
 // alignof(V) reads 16 in these baseline-ISA templates even where the AVX2 caller assumes 32.
@@ -358,12 +356,15 @@ struct SortOut {
 // One tile: input rows b.. (of a and b, clamped to b1), w rows m.. (the panel of wt holding them,
 // N x tile, packed).
 template <typename S, typename E, typename T>
-LIPKIT_INLINE void sort_tile(const T* a, const T* bb_, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b,
-                             int64_t b1, int64_t m, int64_t m1, Scratch<T>& s, const SortOut& out) {
+LIPKIT_INLINE void sort_tile(const T* in_a, const T* in_b, const T* w, const T* wt, int64_t N, int64_t bs,
+                             int64_t b, int64_t b1, int64_t m, int64_t m1, Scratch<T>& s, const SortOut& out) {
   constexpr int L = S::kLanes;
   const int64_t G = (N + bs - 1) / bs;
   const T *ar[kTileRows], *br[kTileRows];
-  for (int r = 0; r < kTileRows; ++r) ar[r] = a + std::min(b + r, b1 - 1) * N, br[r] = bb_ + std::min(b + r, b1 - 1) * N;
+  for (int r = 0; r < kTileRows; ++r) {
+    const int64_t row = std::min(b + r, b1 - 1) * N;
+    ar[r] = in_a + row, br[r] = in_b + row;
+  }
   block_maxima<S, E>(ar, br, wt + m * N, N, bs, s.bm);
   kth_largest<S>(s.bm, G, out.k, s.top);
   const T* kth = s.top + (out.k - 1) * kTilePairs * L;
@@ -381,12 +382,12 @@ LIPKIT_INLINE void sort_tile(const T* a, const T* bb_, const T* w, const T* wt, 
 }
 
 template <typename S, typename E, typename T>
-LIPKIT_INLINE void sort_items(const T* a, const T* b_, const T* w, const T* wt, int64_t N, int64_t bs, int64_t b0,
-                              int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
+LIPKIT_INLINE void sort_items(const T* in_a, const T* in_b, const T* w, const T* wt, int64_t N, int64_t bs,
+                              int64_t b0, int64_t b1, int64_t m0, int64_t m1, const SortOut& out) {
   Scratch<T> s((N + bs - 1) / bs, N, S::kLanes);
   for (int64_t b = b0; b < b1; b += kTileRows)
     for (int64_t m = m0; m < m1; m += kTileVecs * S::kLanes)
-      sort_tile<S, E>(a, b_, w, wt, N, bs, b, b1, m, m1, s, out);
+      sort_tile<S, E>(in_a, in_b, w, wt, N, bs, b, b1, m, m1, s, out);
 }
 
 template <typename E, typename T>
@@ -426,31 +427,37 @@ inline int64_t tiled_block_size(int64_t N, int64_t k, int64_t L) {
   return (N + bs - 1) / bs >= 2 * k ? bs : 0;
 }
 
-// The tiled path: the top-k of E(a, b, w) for every pair, into out (indices too unless out.idx is
-// null). w in panels of `tile` rows, each stored transposed (N x tile): phase (1) reads it contiguously.
-template <typename E, typename T>
-void sort_tiled(const at::Tensor& a, const at::Tensor& b, const at::Tensor& w, int64_t bs, const SortOut& out) {
-  const int64_t B = a.size(0), N = a.size(1), M = w.size(0);
-  auto items = &sort_items_portable<E, T>;
-  int64_t L = 16 / sizeof(T);
-#if LIPKIT_HAS_AVX2_PATH
-  if (use_avx2()) items = &sort_items_avx2<E, T>, L = 32 / sizeof(T);
-#endif
-  const int64_t tile = kTileVecs * L, Mp = (M + tile - 1) / tile * tile;
-  auto wt = at::constant_pad_nd(w, {0, 0, 0, Mp - M}).view({Mp / tile, tile, N}).transpose(1, 2).contiguous();
-  const T *ap = a.data_ptr<T>(), *bp = b.data_ptr<T>(), *wp = w.data_ptr<T>(), *wtp = wt.data_ptr<T>();
-  Tiling(B, M, N, sizeof(T), tile).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
-    items(ap, bp, wp, wtp, N, bs, b0, b1, m0, m1, out);
-  });
-}
-
-// The SIMD width the tiled path will use for T (its block size depends on it).
+// The SIMD width the tiled path uses for T (its block size and panel width depend on it).
 template <typename T>
 int64_t tiled_lanes() {
 #if LIPKIT_HAS_AVX2_PATH
   if (use_avx2()) return 32 / sizeof(T);
 #endif
   return 16 / sizeof(T);
+}
+
+// w in panels of kTileVecs vectors of rows (zero rows pad the last), each stored transposed (N x
+// panel width): the block maxima read it contiguously. One packing serves every pass over w.
+template <typename T>
+at::Tensor pack_panels(const at::Tensor& w) {
+  const int64_t M = w.size(0), N = w.size(1), tile = kTileVecs * tiled_lanes<T>(), Mp = (M + tile - 1) / tile * tile;
+  return at::constant_pad_nd(w, {0, 0, 0, Mp - M}).view({Mp / tile, tile, N}).transpose(1, 2).contiguous();
+}
+
+// The tiled path: the top-k of E(a, b, w) for every pair, into out (indices too unless out.idx is
+// null); wt = pack_panels<T>(w).
+template <typename E, typename T>
+void sort_tiled(const at::Tensor& a, const at::Tensor& b, const at::Tensor& w, const at::Tensor& wt, int64_t bs,
+                const SortOut& out) {
+  const int64_t B = a.size(0), N = a.size(1), M = w.size(0);
+  auto items = &sort_items_portable<E, T>;
+#if LIPKIT_HAS_AVX2_PATH
+  if (use_avx2()) items = &sort_items_avx2<E, T>;
+#endif
+  const T *ap = a.data_ptr<T>(), *bp = b.data_ptr<T>(), *wp = w.data_ptr<T>(), *wtp = wt.data_ptr<T>();
+  Tiling(B, M, N, sizeof(T), kTileVecs * tiled_lanes<T>()).run([&](int64_t b0, int64_t b1, int64_t m0, int64_t m1) {
+    items(ap, bp, wp, wtp, N, bs, b0, b1, m0, m1, out);
+  });
 }
 
 }  // namespace
@@ -475,7 +482,8 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_forward(const at::Tensor& x, cons
     scalar_t* yp = y.data_ptr<scalar_t>();
     int32_t* ip = idx.data_ptr<int32_t>();
     if (const int64_t bs = tiled_block_size(N, k, tiled_lanes<scalar_t>())) {
-      sort_tiled<AbsDiff, scalar_t>(x, x, w, bs, SortOut{c.data(), M, static_cast<int>(k), yp, ip});
+      sort_tiled<AbsDiff, scalar_t>(x, x, w, pack_panels<scalar_t>(w), bs,
+                                    SortOut{c.data(), M, static_cast<int>(k), yp, ip});
       return;
     }
     auto scan = &scan_pair_portable<scalar_t>;
@@ -539,11 +547,11 @@ std::tuple<at::Tensor, at::Tensor> sort_neuron_box(const at::Tensor& lower, cons
     const scalar_t *lp = lower.data_ptr<scalar_t>(), *up = upper.data_ptr<scalar_t>();
     const scalar_t* wp = w.data_ptr<scalar_t>();
     scalar_t *lo = ylo.data_ptr<scalar_t>(), *hi = yhi.data_ptr<scalar_t>();
-    // the tiled path needs every value >= 0, which holds for a box with lower <= upper (not for NaN)
-    const int64_t bs = tiled_block_size(N, k, tiled_lanes<scalar_t>());
-    if (bs && at::all(lower <= upper).item<bool>()) {
-      sort_tiled<FarEnd, scalar_t>(lower, upper, w, bs, SortOut{c.data(), M, static_cast<int>(k), hi, nullptr});
-      sort_tiled<NearEnd, scalar_t>(lower, upper, w, bs, SortOut{c.data(), M, static_cast<int>(k), lo, nullptr});
+    // lower <= upper (the caller's precondition) makes every value >= 0, as the tiled path needs
+    if (const int64_t bs = tiled_block_size(N, k, tiled_lanes<scalar_t>())) {
+      const auto wt = pack_panels<scalar_t>(w);
+      sort_tiled<FarEnd, scalar_t>(lower, upper, w, wt, bs, SortOut{c.data(), M, static_cast<int>(k), hi, nullptr});
+      sort_tiled<NearEnd, scalar_t>(lower, upper, w, wt, bs, SortOut{c.data(), M, static_cast<int>(k), lo, nullptr});
       return;
     }
     auto scan = &scan_box_portable<scalar_t>;
