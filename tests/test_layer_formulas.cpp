@@ -311,26 +311,29 @@ TEST(AbsGramMvOp, MatchesTheAutogradReferenceInValueAndGradients) {
   lipkit::testing::expect_error([&] { lipkit::linalg::abs_gram_mv(torch::randn({3, 4}), torch::rand({4})); }, {"abs_gram_mv", "v must have shape (3)"});
 }
 
-// Training applies Q through the batch solve; it must equal the folded weight used in eval, in
-// value and in the gradient with respect to v, for square and both rectangular shapes.
+// Training applies Q through the batch solve; it must equal the folded weight used in eval, in value
+// and in the gradients with respect to v and x, for square and both rectangular shapes, small and
+// larger, with A far from 0 (Q far from I).
 TEST(OrthogonalFormula, BatchSolveEqualsTheFoldedWeight) {
   torch::manual_seed(19);
-  for (auto shape : std::vector<std::pair<int64_t, int64_t>>{{6, 6}, {9, 4}, {4, 9}}) {
+  for (auto shape : std::vector<std::pair<int64_t, int64_t>>{{6, 6}, {9, 4}, {4, 9}, {70, 70}, {40, 101}}) {
     OrthogonalLinear layer(shape.first, shape.second);
     layer->to(torch::kDouble);
     {
       torch::NoGradGuard no_grad;
       layer->bias.uniform_(-1, 1);
+      layer->v.mul_(4);
     }
-    auto x = torch::randn({7, shape.first}, torch::kDouble);
+    auto x = torch::randn({7, shape.first}, torch::kDouble).requires_grad_(true);
     layer->train();
     auto y = layer->forward(x);
     auto upstream = torch::randn_like(y);
-    auto gv = torch::autograd::grad({(y * upstream).sum()}, {layer->v})[0];
+    auto g = torch::autograd::grad({(y * upstream).sum()}, {layer->v, x});
     auto folded = torch::nn::functional::linear(x, layer->effective_weight(), layer->bias);
-    auto gref = torch::autograd::grad({(folded * upstream).sum()}, {layer->v})[0];
+    auto gref = torch::autograd::grad({(folded * upstream).sum()}, {layer->v, x});
     expect_close(y, folded, 1e-12);
-    expect_close(gv, gref, 1e-12);
+    expect_close(g[0], gref[0], 1e-12);
+    expect_close(g[1], gref[1], 1e-12);
     layer->eval();
     expect_close(layer->forward(x), folded, 1e-12);
   }
