@@ -81,8 +81,12 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     minutes, lines = series(load(sys.argv[1]))
-    with open(sys.argv[2], "w") as f:
-        f.write(svg(minutes, lines, sys.argv[3] if len(sys.argv) == 4 else sys.argv[1]))
+    text = svg(minutes, lines, sys.argv[3] if len(sys.argv) == 4 else sys.argv[1])  # before the output is opened
+    try:
+        with open(sys.argv[2], "w") as f:
+            f.write(text)
+    except OSError as e:
+        fail(f"{sys.argv[2]}: cannot write ({e.strerror})")
 
 
 if __name__ == "__main__":
