@@ -311,6 +311,28 @@ TEST(AbsGramMvOp, MatchesTheAutogradReferenceInValueAndGradients) {
   lipkit::testing::expect_error([&] { lipkit::linalg::abs_gram_mv(torch::randn({3, 4}), torch::rand({4})); }, {"abs_gram_mv", "v must have shape (3)"});
 }
 
+// The tiled kernel against the ATen expression: sizes around the 32-wide tile, both dtypes, a
+// transposed (non-contiguous) input; with autograd recording, the expression and its gradient.
+TEST(AddTranspose, MatchesTheExpressionInValueAndGradient) {
+  torch::manual_seed(23);
+  for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    for (int64_t n : {1, 31, 32, 33, 100}) {
+      auto m = torch::randn({n, n}, dtype);
+      for (auto coef : std::vector<std::array<double, 3>>{{1, 1, 0}, {-1, 1, 1}, {-2, 2, 0}, {0.5, -3, 2}}) {
+        auto expected = coef[0] * m + coef[1] * m.t() + coef[2] * torch::eye(n, m.options());
+        const double tol = dtype == torch::kFloat ? 1e-5 : 1e-12;
+        expect_close(linalg::add_transpose(m, coef[0], coef[1], coef[2]), expected, tol);
+        expect_close(linalg::add_transpose(m.t(), coef[1], coef[0], coef[2]), expected, tol);
+      }
+    }
+  }
+  auto m = torch::randn({5, 5}, torch::kDouble).requires_grad_(true);
+  auto upstream = torch::randn({5, 5}, torch::kDouble);
+  auto g = torch::autograd::grad({(linalg::add_transpose(m, 2.0, -1.0, 1.0) * upstream).sum()}, {m})[0];
+  expect_close(g, 2.0 * upstream - upstream.t());
+  lipkit::testing::expect_error([] { linalg::add_transpose(torch::randn({3, 4}), 1, 1); }, {"add_transpose", "square", "[3, 4]"});
+}
+
 // Training applies Q through the batch solve; it must equal the folded weight used in eval, in value
 // and in the gradients with respect to v and x, for square and both rectangular shapes, small and
 // larger, with A far from 0 (Q far from I).
@@ -337,6 +359,20 @@ TEST(OrthogonalFormula, BatchSolveEqualsTheFoldedWeight) {
     layer->eval();
     expect_close(layer->forward(x), folded, 1e-12);
   }
+}
+
+TEST(OrthogonalFormula, CayleyLinearRefusesBadShapesAndDoubleBackward) {
+  using lipkit::testing::expect_error;
+  auto v = torch::randn({6, 6}, torch::kDouble).requires_grad_(true);
+  expect_error([&] { functional::cayley_linear(torch::randn({2, 7}, torch::kDouble), v, 6); }, {"cayley_linear", "in <= 6", "[2, 7]"});
+  expect_error([&] { functional::cayley_linear(torch::randn({2, 6}, torch::kDouble), v, 7); }, {"cayley_linear", "out_features", "7"});
+  expect_error([&] { functional::cayley_linear(torch::randn({2, 6}), v, 6); }, {"cayley_linear", "same dtype"});
+  expect_error([&] { functional::cayley_linear(torch::randn({2, 6}, torch::kDouble), torch::randn({6, 5}, torch::kDouble), 6); },
+               {"cayley_linear", "square", "[6, 5]"});
+  auto x = torch::randn({2, 6}, torch::kDouble).requires_grad_(true);
+  auto y = functional::cayley_linear(x, v, 6).sum();
+  expect_error([&] { torch::autograd::grad({y}, {v}, {}, /*retain_graph=*/true, /*create_graph=*/true); },
+               {"cayley_linear", "double backward"});
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // lipkit: 1-Lipschitz neural networks on LibTorch. Umbrella header of the layer library and its
 // bounds (certify/, train/ and data/ have their own headers).
 
+#include "lipkit/linalg/add_transpose.h"
 #include "lipkit/linalg/conv_adjoint.h"
 #include "lipkit/linalg/exact_norm.h"
 #include "lipkit/linalg/gram.h"

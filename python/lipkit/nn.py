@@ -464,13 +464,8 @@ class OrthogonalLinear(LipschitzModule):
 
     def forward(self, x):
         _check_input(x, "OrthogonalLinear", 2, self.options["in_features"], self.v, "(N, in_features)")
-        if self.training:  # Q = 2 (I + A)^-1 - I applied through one solve with the batch as right-hand sides
-            n = self.v.shape[0]
-            a = self.v - self.v.t()
-            eye = torch.eye(n, dtype=self.v.dtype, device=self.v.device)
-            xp = F.pad(x, (0, n - x.shape[1]))
-            z = torch.linalg.solve(eye + a, xp.t()).t()
-            y = (2.0 * z - xp)[:, : self.options["out_features"]]
+        if self.training:  # Q = 2 (I + A)^-1 - I applied through one LU solve with the batch as right-hand sides
+            y = _ops.cayley_linear(x, self.v, self.options["out_features"])
             return y if self.bias is None else y + self.bias
         return F.linear(x, self._cache.get(self, (self.v,), self.effective_weight), self.bias)
 

@@ -23,6 +23,8 @@ def test_gradcheck():
     scale = (0.5 + torch.rand(5, dtype=torch.float64)).requires_grad_(True)
     z = torch.randn(4, 5, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, c, s: _ops.linear_spline(a, c, s, 0.3), (z, coeff, scale))
+    v = torch.randn(7, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: _ops.cayley_linear(a, b, 6), (x, v))  # in 5 -> out 6 of a 7 x 7 Q
 
 
 def test_gradcheck_catches_a_wrong_gradient():

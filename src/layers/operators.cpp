@@ -3,6 +3,7 @@
 #include <torch/library.h>
 #include <torch/types.h>
 
+#include "lipkit/layers/orthogonal.h"
 #include "lipkit/layers/sortnet.h"
 #include "lipkit/linalg/exact_norm.h"
 #include "lipkit/linalg/gram.h"
@@ -43,11 +44,13 @@ TORCH_LIBRARY_FRAGMENT(lipkit, m) {
   m.def("conv2d_norm_bound(Tensor kernel, int height, int width, int padding) -> float", &op_conv2d_norm_bound);
   m.def("spectral_norm_exact(Tensor matrix) -> float", &op_spectral_norm_exact);
   m.def("sortnet_subset(int seed, int step, int n, float q) -> int[]", &op_sortnet_subset);
+  m.def("cayley_linear(Tensor x, Tensor v, int out_features) -> Tensor", &functional::cayley_linear);
 }
 
 std::vector<std::string> register_layer_operators() {
   return {"lipkit::gram", "lipkit::abs_gram_mv", "lipkit::power_iteration_dense", "lipkit::power_iteration_conv", "lipkit::gram_iteration_bound",
-          "lipkit::spectral_norm_bound", "lipkit::conv2d_norm_bound",     "lipkit::spectral_norm_exact",  "lipkit::sortnet_subset"};
+          "lipkit::spectral_norm_bound", "lipkit::conv2d_norm_bound",     "lipkit::spectral_norm_exact",  "lipkit::sortnet_subset",
+          "lipkit::cayley_linear"};
 }
 
 }  // namespace lipkit

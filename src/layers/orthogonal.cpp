@@ -2,22 +2,63 @@
 
 #include <torch/torch.h>
 
+#include "lipkit/linalg/add_transpose.h"
+
 namespace lipkit {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+
+// I + A, A = V - V^T, in column-major layout (the LU's own, so the factorisation copies it as it
+// is): its transpose I - A built row-major.
+torch::Tensor cayley_system(const torch::Tensor& v) { return linalg::add_transpose(v, -1.0, 1.0, 1.0).t(); }
+
+// y = 2 z^T - x with z = (I + A)^{-1} x^T. One LU of I + A serves both solves. Backward, with
+// u = (I + A)^{-T} g^T: dL/dx = 2 u^T - g, dL/dA = -2 u z^T, and dA = dV - dV^T gives
+// dL/dV = -2 (u z^T - z u^T).
+struct CayleyLinearFunction : torch::autograd::Function<CayleyLinearFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& v) {
+    auto [lu, pivots] = torch::linalg_lu_factor(cayley_system(v));
+    auto z = torch::linalg_lu_solve(lu, pivots, x.t());
+    ctx->save_for_backward({lu, pivots, z});
+    return 2.0 * z.t() - x;
+  }
+
+  static torch::autograd::variable_list backward(AutogradContext* ctx, torch::autograd::variable_list grads) {
+    // The saved LU is not linked to v in the graph: gradients of gradients would be wrong.
+    TORCH_CHECK_NOT_IMPLEMENTED(!torch::GradMode::is_enabled(), "lipkit::cayley_linear: double backward ",
+                                "(gradients of gradients, create_graph=true) is not implemented");
+    auto saved = ctx->get_saved_variables();
+    const auto& g = grads[0];
+    auto u = torch::linalg_lu_solve(saved[0], saved[1], g.t(), /*left=*/true, /*adjoint=*/true);
+    torch::Tensor gx, gv;
+    if (ctx->needs_input_grad(0)) gx = 2.0 * u.t() - g;
+    if (ctx->needs_input_grad(1)) gv = linalg::add_transpose(torch::mm(u, saved[2].t()), -2.0, 2.0);
+    return {gx, gv};
+  }
+};
+
+}  // namespace
 
 namespace functional {
 torch::Tensor cayley(const torch::Tensor& v) {
-  auto a = v - v.t();
-  auto eye = torch::eye(v.size(0), v.options());
-  return torch::linalg::solve(eye + a, eye - a, /*left=*/true);
+  auto m = cayley_system(v);
+  return torch::linalg::solve(m, m.t(), /*left=*/true);  // (I + A)^{-1} (I - A)
 }
 
 torch::Tensor cayley_linear(const torch::Tensor& x, const torch::Tensor& v, int64_t out_features) {
   const int64_t n = v.size(0);
-  auto a = v - v.t();
-  auto eye = torch::eye(n, v.options());
+  TORCH_CHECK(v.dim() == 2 && v.size(1) == n, "lipkit::cayley_linear: v must be square, got shape ", v.sizes());
+  TORCH_CHECK(x.dim() == 2 && x.size(1) <= n, "lipkit::cayley_linear: x must have shape (N, in) with in <= ", n,
+              " (the size of v), got ", x.sizes());
+  TORCH_CHECK(out_features >= 1 && out_features <= n, "lipkit::cayley_linear: out_features must be in [1, ", n,
+              "], got ", out_features);
+  TORCH_CHECK(x.scalar_type() == v.scalar_type() && x.device() == v.device(),
+              "lipkit::cayley_linear: x and v must have the same dtype and device, got ", x.scalar_type(), " on ",
+              x.device(), " and ", v.scalar_type(), " on ", v.device());
   auto xp = x.size(1) < n ? torch::constant_pad_nd(x, {0, n - x.size(1)}) : x;
-  auto z = torch::linalg::solve(eye + a, xp.t(), /*left=*/true).t();
-  return (2.0 * z - xp).narrow(1, 0, out_features);
+  return CayleyLinearFunction::apply(xp, v).narrow(1, 0, out_features);
 }
 }  // namespace functional
 

@@ -11,6 +11,7 @@
 //   lipkit::conv2d_norm_bound(Tensor kernel, int height, int width, int padding) -> float
 //   lipkit::spectral_norm_exact(Tensor matrix) -> float
 //   lipkit::sortnet_subset(int seed, int step, int n, float q) -> int[]
+//   lipkit::cayley_linear(Tensor x, Tensor v, int out_features) -> Tensor  (OrthogonalLinear's training map)
 
 #include <string>
 #include <vector>

@@ -20,7 +20,8 @@ namespace functional {
 torch::Tensor cayley(const torch::Tensor& v);
 /// x Q[:out, :in]^T for Q = cayley(v) without forming Q: Q = 2 (I + A)^{-1} - I, so with x padded
 /// by zeros to n columns, x Q^T = 2 x (I + A)^{-T} - x, one LU of I + A and a solve with the batch as
-/// right-hand sides (2 n^2 N flops instead of 2 n^3 for Q; the backward reuses the LU).
+/// right-hand sides (2 n^2 N flops instead of 2 n^3 for Q). The backward reuses the LU (one more
+/// solve and one GEMM); it is not differentiable again (create_graph is refused by name).
 torch::Tensor cayley_linear(const torch::Tensor& x, const torch::Tensor& v, int64_t out_features);
 }  // namespace functional
 
