@@ -1,5 +1,7 @@
 #include "lipkit/linalg/gram.h"
 
+#include "lipkit/linalg/add_transpose.h"
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -93,7 +95,7 @@ class GramFunction : public torch::autograd::Function<GramFunction> {
                                                  torch::autograd::variable_list grads) {
     auto w = ctx->get_saved_variables()[0];
     const auto& g = grads[0];
-    return {torch::mm(g + g.t(), w)};
+    return {torch::mm(add_transpose(g, 1.0, 1.0), w)};
   }
 };
 
