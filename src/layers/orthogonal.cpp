@@ -48,8 +48,9 @@ torch::Tensor cayley(const torch::Tensor& v) {
 }
 
 torch::Tensor cayley_linear(const torch::Tensor& x, const torch::Tensor& v, int64_t out_features) {
+  TORCH_CHECK(v.dim() == 2 && v.size(0) == v.size(1), "lipkit::cayley_linear: v must be square, got shape ",
+              v.sizes());
   const int64_t n = v.size(0);
-  TORCH_CHECK(v.dim() == 2 && v.size(1) == n, "lipkit::cayley_linear: v must be square, got shape ", v.sizes());
   TORCH_CHECK(x.dim() == 2 && x.size(1) <= n, "lipkit::cayley_linear: x must have shape (N, in) with in <= ", n,
               " (the size of v), got ", x.sizes());
   TORCH_CHECK(out_features >= 1 && out_features <= n, "lipkit::cayley_linear: out_features must be in [1, ", n,

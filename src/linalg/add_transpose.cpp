@@ -18,7 +18,9 @@ template <typename T>
 void add_transpose_tiles(const T* in, T* out, int64_t n, T alpha, T beta, T diagonal) {
   const int64_t tiles = (n + kTile - 1) / kTile;
   at::parallel_for(0, tiles, 1, [&](int64_t r0, int64_t r1) {
-    T partner[kTile][kTile + 1];  // M^T's tile, read once: its rows, a row-length apart, share a cache set; +1 so its columns do not
+    // M^T's tile, copied once: its rows in M, a row-length apart, share a cache set; the + 1 keeps
+    // the copy's columns apart
+    T partner[kTile][kTile + 1];
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t i0 = r * kTile, ni = std::min(kTile, n - i0);
       for (int64_t j0 = 0; j0 < n; j0 += kTile) {

@@ -1,7 +1,7 @@
 #pragma once
 // alpha M + beta M^T + diagonal I for a square M: the skew part of Cayley's A = V - V^T, the
 // symmetric G + G^T of a Gram's backward. ATen reads M^T with a stride of a row per element (about
-// 15x an ordinary elementwise pass at 1024 x 1024); this kernel reads M in cache-sized tile pairs.
+// 15x an ordinary elementwise pass at 1024 x 1024); this kernel reads M by 32 x 32 tiles.
 
 #include <torch/types.h>
 
