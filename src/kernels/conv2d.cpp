@@ -8,9 +8,25 @@
 namespace lipkit::kernels {
 
 namespace {
-bool records_gradient(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias) {
-  return torch::GradMode::is_enabled() &&
-         (x.requires_grad() || w.requires_grad() || (bias.defined() && bias.requires_grad()));
+bool records_gradient(std::initializer_list<torch::Tensor> tensors) {
+  if (!torch::GradMode::is_enabled()) return false;
+  for (const auto& t : tensors)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+// Whether the direct kernel runs: CPU float64, a square kernel, no gradient recorded.
+bool takes_direct(const torch::Tensor& x, const torch::Tensor& w, std::initializer_list<torch::Tensor> others) {
+  bool ok = x.device().is_cpu() && x.scalar_type() == torch::kDouble && x.dim() == 4 && w.device().is_cpu() &&
+            w.scalar_type() == torch::kDouble && w.dim() == 4 && w.size(2) == w.size(3) && w.size(1) == x.size(1);
+  for (const auto& t : others)
+    ok = ok && (!t.defined() || (t.device().is_cpu() && t.scalar_type() == torch::kDouble));
+  return ok && !records_gradient(others) && !records_gradient({x, w});
+}
+
+// The per-channel values of a 0-d or (Co) tensor, contiguous float64.
+torch::Tensor per_channel(const torch::Tensor& t, int64_t co) {
+  return t.dim() == 0 ? t.expand({co}).contiguous() : t.contiguous();
 }
 }  // namespace
 
@@ -26,23 +42,58 @@ torch::Tensor conv2d_direct(const torch::Tensor& x, const torch::Tensor& w, cons
               bias.sizes(), " does not match ", w.size(0), " output channels");
   TORCH_CHECK(padding >= 0 && x.size(2) + 2 * padding >= w.size(2) && x.size(3) + 2 * padding >= w.size(3),
               "conv2d_direct: padding ", padding, " leaves no output for input ", x.sizes(), " and kernel ", w.sizes());
-  TORCH_CHECK(!records_gradient(x, w, bias), "conv2d_direct: forward only, but a gradient is being recorded "
+  TORCH_CHECK(!records_gradient({x, w, bias}), "conv2d_direct: forward only, but a gradient is being recorded "
               "(use kernels::conv2d, which falls back to LibTorch)");
-  torch::NoGradGuard no_grad;
-  auto xpad = torch::constant_pad_nd(x, {padding, padding, padding, padding}).contiguous();
-  return cpu::conv2d_direct_forward(xpad, w.contiguous(), bias.defined() ? bias.contiguous() : bias);
+  const auto b = bias.defined() ? bias.contiguous() : bias;
+  cpu::ConvEpilogue e;
+  e.bias = b.defined() ? b.data_ptr<double>() : nullptr;
+  return cpu::conv2d_direct_forward(x.contiguous(), w.contiguous(), padding, e);
 }
 
 torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t padding) {
-  const bool direct = x.device().is_cpu() && x.scalar_type() == torch::kDouble && x.dim() == 4 &&
-                      w.scalar_type() == torch::kDouble && w.dim() == 4 && w.size(2) == w.size(3) &&
-                      !records_gradient(x, w, bias);
-  return direct ? conv2d_direct(x, w, bias, padding) : torch::conv2d(x, w, bias, 1, padding);
+  return takes_direct(x, w, {bias}) ? conv2d_direct(x, w, bias, padding) : torch::conv2d(x, w, bias, 1, padding);
 }
 
 torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& w, int64_t padding) {
   const auto [flipped, flipped_padding] = linalg::adjoint_kernel(w, padding);
   return conv2d(y, flipped, {}, flipped_padding);
+}
+
+torch::Tensor conv2d_relu_scale(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
+                                int64_t padding, const torch::Tensor& scale) {
+  if (!takes_direct(x, w, {bias, scale}) || scale.dim() > 1)
+    return torch::relu(torch::conv2d(x, w, bias, 1, padding)) * (scale.dim() == 1 ? scale.view({1, -1, 1, 1}) : scale);
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(scale.numel() == 1 || scale.numel() == w.size(0), "conv2d_relu_scale: scale ", scale.sizes(),
+              " is neither one value nor one per output channel (", w.size(0), ")");
+  const auto b = bias.defined() ? bias.contiguous() : bias, s = per_channel(scale, w.size(0));
+  cpu::ConvEpilogue e;
+  e.bias = b.defined() ? b.data_ptr<double>() : nullptr;
+  e.relu = true;
+  e.scale = s.data_ptr<double>();
+  TORCH_CHECK(padding >= 0 && x.size(2) + 2 * padding >= w.size(2) && x.size(3) + 2 * padding >= w.size(3),
+              "conv2d_relu_scale: padding ", padding, " leaves no output for input ", x.sizes(), " and kernel ", w.sizes());
+  return cpu::conv2d_direct_forward(x.contiguous(), w.contiguous(), padding, e);
+}
+
+torch::Tensor conv2d_adjoint_residual(const torch::Tensor& residual, const torch::Tensor& y, const torch::Tensor& w,
+                                      int64_t padding, double alpha) {
+  TORCH_CHECK(alpha == 1.0 || alpha == 2.0, "conv2d_adjoint_residual: alpha must be 1 or 2 (exact), got ", alpha);
+  const auto [flipped, flipped_padding] = linalg::adjoint_kernel(w, padding);
+  if (!takes_direct(y, flipped, {residual})) {
+    auto update = conv2d(y, flipped, {}, flipped_padding);
+    return residual - (alpha == 1.0 ? update : alpha * update);
+  }
+  torch::NoGradGuard no_grad;
+  const int64_t k = w.size(2), ho = y.size(2) + 2 * flipped_padding - k + 1, wo = y.size(3) + 2 * flipped_padding - k + 1;
+  TORCH_CHECK(residual.sizes() == torch::IntArrayRef({y.size(0), w.size(1), ho, wo}), "conv2d_adjoint_residual: "
+              "residual ", residual.sizes(), " does not match the adjoint's output [", y.size(0), ", ", w.size(1),
+              ", ", ho, ", ", wo, "]");
+  const auto r = residual.contiguous();
+  cpu::ConvEpilogue e;
+  e.residual = r.data_ptr<double>();
+  e.alpha = alpha;
+  return cpu::conv2d_direct_forward(y.contiguous(), flipped.contiguous(), flipped_padding, e);
 }
 
 }  // namespace lipkit::kernels

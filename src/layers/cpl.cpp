@@ -25,8 +25,9 @@ torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight, co
 
 torch::Tensor cpl_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& step, int64_t padding) {
-  auto r = torch::relu(kernels::conv2d(x, kernel, bias, padding));  // float64 evaluation: the direct kernel
-  return x - kernels::conv2d_adjoint(step * r, kernel, padding);
+  // float64 evaluation (certification): two passes of the direct kernel, relu, step and residual fused
+  auto r = kernels::conv2d_relu_scale(x, kernel, bias, padding, step);
+  return kernels::conv2d_adjoint_residual(x, r, kernel, padding, 1.0);
 }
 
 }  // namespace functional

@@ -4,6 +4,7 @@
 #include <ATen/ops/empty.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/cpu/simd.h"
 
@@ -12,91 +13,155 @@ namespace lipkit::kernels::cpu {
 namespace {
 
 struct Shape {
-  int64_t ci, hp, wp, co, k, ho, wo;
+  int64_t n, ci, h, w, co, k, p, ho, wo;
+  int64_t taps() const { return ci * k * k; }
 };
 
-// Output row (n, i) of channels [co0, co0 + CB): CB x 2 vector accumulators (CB <= 5: 10 of the 16
-// AVX2 registers) stay in registers while
-// the loop runs over every (ci, a, c) tap, each input vector loaded once for CB channels.
-template <typename T, int Bytes, int CB>
-LIPKIT_INLINE void row_block(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, int64_t co0,
-                             int64_t n, int64_t i) {
+// Input rows [r0, r0 + rows) of image n, every channel, zero-padded into `stripe` (rows `sw` long,
+// channels `rows * sw` apart): the row kernel's loads stay inside it, so it has no border cases and x
+// needs no padded copy. Filled once per image and chunk: each input row is copied once, not k times.
+template <typename T>
+void fill_stripe(const T* x, const Shape& s, int64_t n, int64_t r0, int64_t rows, int64_t sw, T* stripe) {
+  for (int64_t ci = 0; ci < s.ci; ++ci)
+    for (int64_t t = 0; t < rows; ++t) {
+      T* dst = stripe + (ci * rows + t) * sw;
+      const int64_t r = r0 + t;
+      const bool inside = r >= 0 && r < s.h;
+      const T* src = inside ? x + ((n * s.ci + ci) * s.h + r) * s.w - s.p : nullptr;
+      for (int64_t c = 0; c < sw; ++c) dst[c] = inside && c >= s.p && c < s.p + s.w ? src[c] : T(0);
+    }
+}
+
+// Output channels [co0, co0 + CB) at columns [j, j + NV lanes): CB x NV accumulators stay in registers
+// over every (ci, a, c) tap, each input vector loaded once for CB channels. K > 0: the kernel side
+// known at compile time (the inner loop unrolled); K = 0: s.k.
+template <typename T, int Bytes, int CB, int NV, int K>
+LIPKIT_INLINE void block(const T* stripe, int64_t sw, int64_t cs, const T* w, const Shape& s, const ConvEpilogue& e,
+                         int64_t co0, int64_t n, int64_t i, int64_t j, T* out) {
   using S = Simd<T, Bytes>;
   using V = typename S::V;
   constexpr int L = S::kLanes;
-  const int64_t taps = s.ci * s.k * s.k;
-  int64_t j = 0;
-  for (; j + 2 * L <= s.wo; j += 2 * L) {
-    V acc[CB][2];
-    for (int q = 0; q < CB; ++q) acc[q][0] = acc[q][1] = S::set1(bias ? bias[co0 + q] : T(0));
-    for (int64_t ci = 0; ci < s.ci; ++ci)
-      for (int64_t a = 0; a < s.k; ++a) {
-        const T* xr = xpad + ((n * s.ci + ci) * s.hp + i + a) * s.wp + j;
-        const T* wr = w + co0 * taps + (ci * s.k + a) * s.k;
-        for (int64_t c = 0; c < s.k; ++c) {
-          const V x0 = S::load(xr + c), x1 = S::load(xr + c + L);
-          for (int q = 0; q < CB; ++q) {
-            const V wv = S::set1(wr[q * taps + c]);
-            acc[q][0] += wv * x0;
-            acc[q][1] += wv * x1;
-          }
+  const int64_t k = K > 0 ? K : s.k, taps = s.taps();
+  V acc[CB][NV];
+  for (int q = 0; q < CB; ++q)
+    for (int v = 0; v < NV; ++v) acc[q][v] = S::set1(e.bias ? T(e.bias[co0 + q]) : T(0));
+  for (int64_t ci = 0; ci < s.ci; ++ci)
+    for (int64_t a = 0; a < k; ++a) {
+      const T* xr = stripe + ci * cs + a * sw + j;
+      const T* wr = w + co0 * taps + (ci * k + a) * k;
+      for (int64_t c = 0; c < k; ++c) {
+        V xv[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) xv[v] = S::load(xr + c + v * L);
+#pragma GCC unroll 8
+        for (int q = 0; q < CB; ++q) {
+          const V wv = S::set1(wr[q * taps + c]);
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[q][v] += wv * xv[v];
         }
       }
-    for (int q = 0; q < CB; ++q) {
-      T* o = out + ((n * s.co + co0 + q) * s.ho + i) * s.wo + j;
-      S::store(o, acc[q][0]);
-      S::store(o + L, acc[q][1]);
     }
-  }
-  for (; j < s.wo; ++j)  // the columns left over after whole vector pairs
-    for (int q = 0; q < CB; ++q) {
-      T sum = bias ? bias[co0 + q] : T(0);
-      for (int64_t ci = 0; ci < s.ci; ++ci)
-        for (int64_t a = 0; a < s.k; ++a)
-          for (int64_t c = 0; c < s.k; ++c)
-            sum += w[(co0 + q) * taps + (ci * s.k + a) * s.k + c] * xpad[((n * s.ci + ci) * s.hp + i + a) * s.wp + j + c];
-      out[((n * s.co + co0 + q) * s.ho + i) * s.wo + j] = sum;
+  for (int q = 0; q < CB; ++q) {
+    const int64_t row = ((n * s.co + co0 + q) * s.ho + i) * s.wo;
+    for (int v = 0; v < NV; ++v) {
+      V r = acc[q][v];
+      if (e.relu) r = S::max(r, S::set1(0));
+      if (e.scale) r *= S::set1(T(e.scale[co0 + q]));
+      const int64_t col = j + v * L, valid = std::min<int64_t>(L, s.wo - col);
+      T lanes[L] = {};
+      if (e.residual) {
+        const T* base = e.residual + row + col;
+        if (valid < L) base = std::copy(base, base + valid, lanes) - valid;
+        r = S::load(base) - S::set1(T(e.alpha)) * r;  // alpha 1 or 2: alpha r is exact, one rounding as unfused
+      }
+      if (valid == L) {
+        S::store(out + row + col, r);
+        continue;
+      }
+      S::store(lanes, r);  // the row's last, partial vector
+      std::copy(lanes, lanes + valid, out + row + col);
     }
-}
-
-template <typename T, int Bytes>
-LIPKIT_INLINE void rows_body(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t n = r / s.ho, i = r % s.ho;
-    int64_t co = 0;
-    if (s.co % 5 == 0)  // the presets' hidden widths (5, 30, 45, 60): no tail
-      for (; co < s.co; co += 5) row_block<T, Bytes, 5>(xpad, w, bias, out, s, co, n, i);
-    for (; co + 4 <= s.co; co += 4) row_block<T, Bytes, 4>(xpad, w, bias, out, s, co, n, i);
-    for (; co < s.co; ++co) row_block<T, Bytes, 1>(xpad, w, bias, out, s, co, n, i);
   }
 }
 
+// One output row (n, i), every channel: blocks of 5 channels (the presets' widths 5, 30, 45, 60),
+// then the rest; NVMAX vectors of columns, then single vectors.
+template <typename T, int Bytes, int NVMAX, int K>
+LIPKIT_INLINE void row(const T* stripe, int64_t sw, int64_t cs, const T* w, const Shape& s, const ConvEpilogue& e, int64_t n,
+                       int64_t i, T* out) {
+  constexpr int L = Simd<T, Bytes>::kLanes;
+  const int64_t vectors = (s.wo + L - 1) / L;
+  for (int64_t co = 0; co < s.co; co += 5) {
+    const int64_t cb = std::min<int64_t>(5, s.co - co);
+    int64_t v = 0;
+    for (; v + NVMAX <= vectors; v += NVMAX) {
+      const int64_t j = v * L;
+      switch (cb) {
+        case 5: block<T, Bytes, 5, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+        case 4: block<T, Bytes, 4, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+        case 3: block<T, Bytes, 3, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+        case 2: block<T, Bytes, 2, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+        default: block<T, Bytes, 1, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out);
+      }
+    }
+    for (; v < vectors; ++v) {
+      const int64_t j = v * L;
+      switch (cb) {
+        case 5: block<T, Bytes, 5, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+        case 4: block<T, Bytes, 4, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+        case 3: block<T, Bytes, 3, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+        case 2: block<T, Bytes, 2, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+        default: block<T, Bytes, 1, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out);
+      }
+    }
+  }
+}
+
+// Rows [r0, r1) of the flattened (n, i) range, image by image, with one stripe buffer for the chunk.
+template <typename T, int Bytes, int NVMAX>
+LIPKIT_INLINE void rows_body(const T* x, const T* w, const Shape& s, const ConvEpilogue& e, T* out, int64_t r0,
+                             int64_t r1) {
+  constexpr int L = Simd<T, Bytes>::kLanes;
+  const int64_t sw = (s.wo + L - 1) / L * L + s.k - 1;
+  std::vector<T> stripe(s.ci * (std::min(s.ho, r1 - r0) + s.k - 1) * sw);
+  for (int64_t r = r0; r < r1;) {
+    const int64_t n = r / s.ho, i0 = r % s.ho, i1 = std::min(s.ho, i0 + (r1 - r)), rows = i1 - i0 + s.k - 1;
+    fill_stripe(x, s, n, i0 - s.p, rows, sw, stripe.data());
+    for (int64_t i = i0; i < i1; ++i) {
+      const T* at = stripe.data() + (i - i0) * sw;
+      if (s.k == 3) row<T, Bytes, NVMAX, 3>(at, sw, rows * sw, w, s, e, n, i, out);
+      else row<T, Bytes, NVMAX, 0>(at, sw, rows * sw, w, s, e, n, i, out);
+    }
+    r += i1 - i0;
+  }
+}
+
+// Register budgets: 5 x 2 accumulators, 2 inputs and a broadcast within 16 ymm (AVX2) or xmm registers.
+// (An AVX-512 body was slower: GCC builds the 64-byte broadcast lane by lane in these helpers.)
 template <typename T>
-LIPKIT_TARGET_AVX2 void rows_avx2(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, int64_t r0,
+LIPKIT_TARGET_AVX2 void rows_avx2(const T* x, const T* w, const Shape& s, const ConvEpilogue& e, T* out, int64_t r0,
                                   int64_t r1) {
-  rows_body<T, 32>(xpad, w, bias, out, s, r0, r1);
+  rows_body<T, 32, 2>(x, w, s, e, out, r0, r1);
 }
 
 template <typename T>
-void rows_portable(const T* xpad, const T* w, const T* bias, T* out, const Shape& s, int64_t r0, int64_t r1) {
-  rows_body<T, 16>(xpad, w, bias, out, s, r0, r1);
+void rows_portable(const T* x, const T* w, const Shape& s, const ConvEpilogue& e, T* out, int64_t r0, int64_t r1) {
+  rows_body<T, 16, 2>(x, w, s, e, out, r0, r1);
 }
 
 }  // namespace
 
-at::Tensor conv2d_direct_forward(const at::Tensor& xpad, const at::Tensor& w, const at::Tensor& bias) {
-  const Shape s{xpad.size(1), xpad.size(2), xpad.size(3), w.size(0), w.size(2),
-                xpad.size(2) - w.size(2) + 1, xpad.size(3) - w.size(2) + 1};
-  auto out = at::empty({xpad.size(0), s.co, s.ho, s.wo}, xpad.options());
-  const double* x = xpad.data_ptr<double>();
+at::Tensor conv2d_direct_forward(const at::Tensor& x, const at::Tensor& w, int64_t padding, const ConvEpilogue& e) {
+  const int64_t k = w.size(2);
+  const Shape s{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), k, padding,
+                x.size(2) + 2 * padding - k + 1, x.size(3) + 2 * padding - k + 1};
+  auto out = at::empty({s.n, s.co, s.ho, s.wo}, x.options());
+  auto fn = &rows_portable<double>;
+  if (use_avx2()) fn = &rows_avx2<double>;
+  const double* xp = x.data_ptr<double>();
   const double* wp = w.data_ptr<double>();
-  const double* b = bias.defined() ? bias.data_ptr<double>() : nullptr;
   double* o = out.data_ptr<double>();
-  const bool avx2 = use_avx2();
-  at::parallel_for(0, xpad.size(0) * s.ho, 1, [&](int64_t r0, int64_t r1) {
-    if (avx2) rows_avx2<double>(x, wp, b, o, s, r0, r1);
-    else rows_portable<double>(x, wp, b, o, s, r0, r1);
-  });
+  at::parallel_for(0, s.n * s.ho, 1, [&](int64_t r0, int64_t r1) { fn(xp, wp, s, e, o, r0, r1); });
   return out;
 }
 

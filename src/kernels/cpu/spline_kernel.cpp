@@ -86,7 +86,6 @@ struct Grid {
 template <typename S, typename T, bool kPerLane>
 LIPKIT_INLINE void forward_span(const T* x, T* y, int64_t len, const T* a, const T* scale, int64_t k, T inv_grid,
                                 T half) {
-  using V = typename S::V;
   constexpr int L = S::kLanes;
   const Grid<S, T> g(inv_grid, half, k);
   int64_t j = 0;
