@@ -60,9 +60,9 @@ TEST(ConvKernel, DispatchUsesTheKernelOnlyWithoutGradientsAndKeepsTheAdjoint) {
   EXPECT_TRUE(torch::equal(kernels::conv2d(xf, wf, {}, 1), torch::conv2d(xf, wf, {}, 1, 1)));
 }
 
-// The fused CPL/SLL passes round exactly as the unfused expression (relu, then the scale, then
-// residual - alpha update), on both bodies. Negative scales tell relu-then-scale from scale-then-relu.
-TEST(ConvKernel, FusedPassesEqualTheExpressionBitwise) {
+// The fused CPL/SLL map rounds exactly as the expression (relu, then the scale, then x - alpha update),
+// on both bodies. Negative scales tell relu-then-scale from scale-then-relu.
+TEST(ConvKernel, FusedResidualEqualsTheExpressionBitwise) {
   torch::manual_seed(42);
   for (const bool avx2 : {true, false}) {
     const bool before = kernels::set_avx2_enabled(avx2);
@@ -72,47 +72,43 @@ TEST(ConvKernel, FusedPassesEqualTheExpressionBitwise) {
         auto x = torch::randn({c.n, c.ci, c.h, c.w}, torch::kDouble);
         auto w = torch::randn({c.co, c.ci, c.k, c.k}, torch::kDouble), b = torch::randn({c.co}, torch::kDouble);
         auto step = torch::full({}, 0.37, torch::kDouble), per_channel = torch::randn({c.co}, torch::kDouble);
-        auto conv = kernels::conv2d_direct(x, w, b, p);
-        EXPECT_TRUE(torch::equal(kernels::conv2d_relu_scale(x, w, b, p, step), torch::relu(conv) * step));
-        EXPECT_TRUE(torch::equal(kernels::conv2d_relu_scale(x, w, b, p, per_channel),
-                                 torch::relu(conv) * per_channel.view({1, -1, 1, 1})))
-            << "ci " << c.ci << " co " << c.co << " k " << c.k << " p " << p << " avx2 " << avx2;
-        EXPECT_TRUE(torch::equal(kernels::conv2d_relu_scale(x, w, {}, p, step),
-                                 torch::relu(kernels::conv2d_direct(x, w, {}, p)) * step));
-        // the adjoint maps conv's output shape back to x's when p = (k - 1) / 2 (CPL, SLL); any p here
-        auto y = torch::randn_like(conv);
-        auto adjoint = kernels::conv2d_adjoint(y, w, p);
-        auto residual = torch::randn_like(adjoint);
-        for (const double alpha : {1.0, 2.0})
-          EXPECT_TRUE(torch::equal(kernels::conv2d_adjoint_residual(residual, y, w, p, alpha), residual - alpha * adjoint))
-              << "ci " << c.ci << " co " << c.co << " k " << c.k << " p " << p << " alpha " << alpha;
-        EXPECT_TRUE(torch::allclose(kernels::conv2d_adjoint_residual(residual, y, w, p, 1.0),
-                                    residual - torch::conv_transpose2d(y, w, {}, 1, p), 1e-12, 1e-12));
+        for (const double alpha : {1.0, 2.0}) {
+          auto expect = [&](const torch::Tensor& bias, const torch::Tensor& scale) {
+            auto r = torch::relu(kernels::conv2d_direct(x, w, bias, p)) * (scale.dim() ? scale.view({1, -1, 1, 1}) : scale);
+            return x - alpha * kernels::conv2d_adjoint(r, w, p);
+          };
+          EXPECT_TRUE(torch::equal(kernels::conv2d_residual(x, w, b, p, step, alpha), expect(b, step)));
+          EXPECT_TRUE(torch::equal(kernels::conv2d_residual(x, w, {}, p, per_channel, alpha), expect({}, per_channel)))
+              << "ci " << c.ci << " co " << c.co << " " << c.h << "x" << c.w << " k " << c.k << " p " << p
+              << " alpha " << alpha << " avx2 " << avx2;
+        }
+        // and the LibTorch reference (transposed convolution for the adjoint)
+        auto ref = x - torch::conv_transpose2d(torch::relu(torch::conv2d(x, w, b, 1, p)) * 0.37, w, {}, 1, p);
+        EXPECT_TRUE(torch::allclose(kernels::conv2d_residual(x, w, b, p, step, 1.0), ref, 1e-12, 1e-12));
       }
     kernels::set_avx2_enabled(before);
   }
 }
 
-TEST(ConvKernel, FusedPassesFallBackWithGradientsAndRefuseBadArguments) {
+TEST(ConvKernel, FusedResidualFallsBackWithGradientsAndRefusesBadArguments) {
   torch::manual_seed(43);
   auto x = torch::randn({2, 6, 10, 10}, torch::kDouble), w = torch::randn({3, 6, 3, 3}, torch::kDouble);
   auto step = torch::full({}, 0.5, torch::kDouble);
   // with a gradient recorded: the LibTorch expression, and the gradient flows through both passes
   auto wg = w.clone().requires_grad_(true);
-  auto r = kernels::conv2d_relu_scale(x, wg, {}, 1, step);
-  kernels::conv2d_adjoint_residual(x, r, wg, 1, 2.0).sum().backward();
+  kernels::conv2d_residual(x, wg, {}, 1, step, 2.0).sum().backward();
   ASSERT_TRUE(wg.grad().defined());
   EXPECT_GT(wg.grad().abs().sum().item<double>(), 0.0);
   // float32 runs the expression too
   auto xf = x.to(torch::kFloat), wf = w.to(torch::kFloat);
-  EXPECT_TRUE(torch::equal(kernels::conv2d_relu_scale(xf, wf, {}, 1, step.to(torch::kFloat)),
-                           torch::relu(torch::conv2d(xf, wf, {}, 1, 1)) * 0.5f));
-  auto y = torch::randn({2, 3, 10, 10}, torch::kDouble);
-  expect_error([&] { kernels::conv2d_adjoint_residual(x, y, w, 1, 3.0); }, {"alpha must be 1 or 2", "3"});
-  expect_error([&] { kernels::conv2d_adjoint_residual(x.narrow(1, 0, 5), y, w, 1, 1.0); },
-               {"residual", "[2, 5, 10, 10]", "[2, 6, 10, 10]"});
-  expect_error([&] { kernels::conv2d_relu_scale(x, w, {}, 1, torch::ones({4}, torch::kDouble)); },
-               {"scale", "[4]", "3"});
+  EXPECT_TRUE(torch::equal(kernels::conv2d_residual(xf, wf, {}, 1, step.to(torch::kFloat), 1.0),
+                           xf - kernels::conv2d_adjoint(torch::relu(torch::conv2d(xf, wf, {}, 1, 1)) * 0.5f, wf, 1)));
+  expect_error([&] { kernels::conv2d_residual(x, w, {}, 1, step, 3.0); }, {"alpha must be 1 or 2", "3"});
+  expect_error([&] { kernels::conv2d_residual(x, w, {}, 1, torch::ones({4}, torch::kDouble), 1.0); },
+               {"scale", "[4]", "[3, 6, 3, 3]"});
+  expect_error([&] { kernels::conv2d_residual(x, w, torch::ones({4}, torch::kDouble), 1, step, 1.0); },
+               {"bias", "[4]", "3 output channels"});
+  expect_error([&] { kernels::conv2d_residual(x, w, {}, 3, step, 1.0); }, {"padding", "3"});
 }
 
 }  // namespace

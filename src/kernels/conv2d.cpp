@@ -59,41 +59,29 @@ torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& w, int
   return conv2d(y, flipped, {}, flipped_padding);
 }
 
-torch::Tensor conv2d_relu_scale(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
-                                int64_t padding, const torch::Tensor& scale) {
-  if (!takes_direct(x, w, {bias, scale}) || scale.dim() > 1)
-    return torch::relu(torch::conv2d(x, w, bias, 1, padding)) * (scale.dim() == 1 ? scale.view({1, -1, 1, 1}) : scale);
-  torch::NoGradGuard no_grad;
-  TORCH_CHECK(scale.numel() == 1 || scale.numel() == w.size(0), "conv2d_relu_scale: scale ", scale.sizes(),
-              " is neither one value nor one per output channel (", w.size(0), ")");
-  const auto b = bias.defined() ? bias.contiguous() : bias, s = per_channel(scale, w.size(0));
-  cpu::ConvEpilogue e;
-  e.bias = b.defined() ? b.data_ptr<double>() : nullptr;
-  e.relu = true;
-  e.scale = s.data_ptr<double>();
-  TORCH_CHECK(padding >= 0 && x.size(2) + 2 * padding >= w.size(2) && x.size(3) + 2 * padding >= w.size(3),
-              "conv2d_relu_scale: padding ", padding, " leaves no output for input ", x.sizes(), " and kernel ", w.sizes());
-  return cpu::conv2d_direct_forward(x.contiguous(), w.contiguous(), padding, e);
-}
-
-torch::Tensor conv2d_adjoint_residual(const torch::Tensor& residual, const torch::Tensor& y, const torch::Tensor& w,
-                                      int64_t padding, double alpha) {
-  TORCH_CHECK(alpha == 1.0 || alpha == 2.0, "conv2d_adjoint_residual: alpha must be 1 or 2 (exact), got ", alpha);
-  const auto [flipped, flipped_padding] = linalg::adjoint_kernel(w, padding);
-  if (!takes_direct(y, flipped, {residual})) {
-    auto update = conv2d(y, flipped, {}, flipped_padding);
-    return residual - (alpha == 1.0 ? update : alpha * update);
+torch::Tensor conv2d_residual(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
+                              int64_t padding, const torch::Tensor& scale, double alpha) {
+  TORCH_CHECK(alpha == 1.0 || alpha == 2.0, "conv2d_residual: alpha must be 1 or 2 (exact), got ", alpha);
+  TORCH_CHECK(w.dim() == 4 && (scale.dim() == 0 || (scale.dim() == 1 && scale.size(0) == w.size(0))),
+              "conv2d_residual: scale ", scale.sizes(), " is neither one value nor one per output channel of the "
+              "kernel ", w.sizes());
+  if (!takes_direct(x, w, {bias, scale})) {
+    auto r = torch::relu(torch::conv2d(x, w, bias, 1, padding)) * (scale.dim() == 1 ? scale.view({1, -1, 1, 1}) : scale);
+    auto update = conv2d_adjoint(r, w, padding);
+    return x - (alpha == 1.0 ? update : alpha * update);
   }
   torch::NoGradGuard no_grad;
-  const int64_t k = w.size(2), ho = y.size(2) + 2 * flipped_padding - k + 1, wo = y.size(3) + 2 * flipped_padding - k + 1;
-  TORCH_CHECK(residual.sizes() == torch::IntArrayRef({y.size(0), w.size(1), ho, wo}), "conv2d_adjoint_residual: "
-              "residual ", residual.sizes(), " does not match the adjoint's output [", y.size(0), ", ", w.size(1),
-              ", ", ho, ", ", wo, "]");
-  const auto r = residual.contiguous();
-  cpu::ConvEpilogue e;
-  e.residual = r.data_ptr<double>();
-  e.alpha = alpha;
-  return cpu::conv2d_direct_forward(y.contiguous(), flipped.contiguous(), flipped_padding, e);
+  const auto [flipped, flipped_padding] = linalg::adjoint_kernel(w, padding);  // checks 0 <= padding < k
+  TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == w.size(0)), "conv2d_residual: bias ",
+              bias.sizes(), " does not match ", w.size(0), " output channels");
+  const auto b = bias.defined() ? bias.contiguous() : bias, s = per_channel(scale, w.size(0));
+  cpu::ConvEpilogue hidden;
+  hidden.bias = b.defined() ? b.data_ptr<double>() : nullptr;
+  hidden.relu = true;
+  hidden.scale = s.data_ptr<double>();
+  // the adjoint with padding k - 1 - p maps the hidden map back to x's shape, whatever p
+  return cpu::conv2d_residual_forward(x.contiguous(), w.contiguous(), flipped.contiguous(), padding, flipped_padding,
+                                      hidden, alpha);
 }
 
 }  // namespace lipkit::kernels

@@ -25,9 +25,7 @@ torch::Tensor cpl_linear(const torch::Tensor& x, const torch::Tensor& weight, co
 
 torch::Tensor cpl_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& step, int64_t padding) {
-  // float64 evaluation (certification): two passes of the direct kernel, relu, step and residual fused
-  auto r = kernels::conv2d_relu_scale(x, kernel, bias, padding, step);
-  return kernels::conv2d_adjoint_residual(x, r, kernel, padding, 1.0);
+  return kernels::conv2d_residual(x, kernel, bias, padding, step, 1.0);  // float64: the fused direct kernel
 }
 
 }  // namespace functional

@@ -44,8 +44,7 @@ torch::Tensor sll_linear(const torch::Tensor& x, const torch::Tensor& weight, co
 
 torch::Tensor sll_conv2d(const torch::Tensor& x, const torch::Tensor& kernel,
                          const torch::Tensor& bias, const torch::Tensor& inv_t, int64_t padding) {
-  auto r = kernels::conv2d_relu_scale(x, kernel, bias, padding, inv_t);  // float64: the fused direct kernel
-  return kernels::conv2d_adjoint_residual(x, r, kernel, padding, 2.0);
+  return kernels::conv2d_residual(x, kernel, bias, padding, inv_t, 2.0);  // float64: the fused direct kernel
 }
 
 }  // namespace functional

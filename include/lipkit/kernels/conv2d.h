@@ -23,16 +23,14 @@ torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch
 /// The adjoint y -> conv_transpose2d(y, w, padding) (linalg::conv2d_adjoint) through conv2d above.
 torch::Tensor conv2d_adjoint(const torch::Tensor& y, const torch::Tensor& w, int64_t padding);
 
-/// relu(conv2d(x, w, bias, 1, padding)) * scale, scale one value (0-d) or one per output channel: the
-/// hidden activations of CPL and SLL. For CPU float64 without gradients, one pass of the direct kernel
-/// (the same roundings as the expression); otherwise the LibTorch expression.
-torch::Tensor conv2d_relu_scale(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
-                                int64_t padding, const torch::Tensor& scale);
-
-/// residual - alpha * conv2d_adjoint(y, w, padding), alpha 1 or 2 (so alpha * v is exact): the
-/// residual update of CPL and SLL, fused like conv2d_relu_scale. throws: c10::Error for another alpha
-/// or a residual whose shape is not the adjoint's output.
-torch::Tensor conv2d_adjoint_residual(const torch::Tensor& residual, const torch::Tensor& y, const torch::Tensor& w,
-                                      int64_t padding, double alpha);
+/// x - alpha * conv2d_adjoint(relu(conv2d(x, w, bias, 1, padding)) * scale, w, padding): the residual
+/// map of CPL (scale = its step, alpha = 1) and SLL (scale = T^-1 per channel, alpha = 2). scale is one
+/// value (0-d) or one per output channel; alpha 1 or 2, so alpha * v is exact. For CPU float64 without
+/// gradients, both passes of the direct kernel run image by image with relu, scale and the residual
+/// applied as each value is stored, rounding exactly as the expression; otherwise the expression in
+/// LibTorch operators. throws: c10::Error for another alpha, a scale or bias of the wrong size, or a
+/// padding outside [0, k - 1].
+torch::Tensor conv2d_residual(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
+                              int64_t padding, const torch::Tensor& scale, double alpha);
 
 }  // namespace lipkit::kernels

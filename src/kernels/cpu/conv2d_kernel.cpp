@@ -46,9 +46,11 @@ LIPKIT_INLINE void block(const T* stripe, int64_t sw, int64_t cs, const T* w, co
   for (int q = 0; q < CB; ++q)
     for (int v = 0; v < NV; ++v) acc[q][v] = S::set1(e.bias ? T(e.bias[co0 + q]) : T(0));
   for (int64_t ci = 0; ci < s.ci; ++ci)
+#pragma GCC unroll 3
     for (int64_t a = 0; a < k; ++a) {
       const T* xr = stripe + ci * cs + a * sw + j;
       const T* wr = w + co0 * taps + (ci * k + a) * k;
+#pragma GCC unroll 3
       for (int64_t c = 0; c < k; ++c) {
         V xv[NV];
 #pragma GCC unroll 8
@@ -149,19 +151,49 @@ void rows_portable(const T* x, const T* w, const Shape& s, const ConvEpilogue& e
   rows_body<T, 16, 2>(x, w, s, e, out, r0, r1);
 }
 
+using RowsFn = void (*)(const double*, const double*, const Shape&, const ConvEpilogue&, double*, int64_t, int64_t);
+RowsFn rows_fn() { return use_avx2() ? &rows_avx2<double> : &rows_portable<double>; }
+
+Shape conv_shape(const at::Tensor& x, const at::Tensor& w, int64_t padding) {
+  const int64_t k = w.size(2);
+  return {x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), k, padding,
+          x.size(2) + 2 * padding - k + 1, x.size(3) + 2 * padding - k + 1};
+}
+
 }  // namespace
 
 at::Tensor conv2d_direct_forward(const at::Tensor& x, const at::Tensor& w, int64_t padding, const ConvEpilogue& e) {
-  const int64_t k = w.size(2);
-  const Shape s{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), k, padding,
-                x.size(2) + 2 * padding - k + 1, x.size(3) + 2 * padding - k + 1};
+  const Shape s = conv_shape(x, w, padding);
   auto out = at::empty({s.n, s.co, s.ho, s.wo}, x.options());
-  auto fn = &rows_portable<double>;
-  if (use_avx2()) fn = &rows_avx2<double>;
+  const auto fn = rows_fn();
   const double* xp = x.data_ptr<double>();
   const double* wp = w.data_ptr<double>();
   double* o = out.data_ptr<double>();
   at::parallel_for(0, s.n * s.ho, 1, [&](int64_t r0, int64_t r1) { fn(xp, wp, s, e, o, r0, r1); });
+  return out;
+}
+
+at::Tensor conv2d_residual_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& adjoint_w,
+                                   int64_t padding, int64_t adjoint_padding, const ConvEpilogue& hidden, double alpha) {
+  Shape s1 = conv_shape(x, w, padding);
+  const int64_t hidden_size = s1.co * s1.ho * s1.wo, size = s1.ci * s1.h * s1.w;
+  auto out = at::empty_like(x);
+  const auto fn = rows_fn();
+  const double* xp = x.data_ptr<double>();
+  double* o = out.data_ptr<double>();
+  at::parallel_for(0, s1.n, 1, [&](int64_t n0, int64_t n1) {
+    Shape one = s1;
+    one.n = 1;
+    const Shape two{1, one.co, one.ho, one.wo, one.ci, one.k, adjoint_padding, one.h, one.w};
+    std::vector<double> h(hidden_size);
+    for (int64_t n = n0; n < n1; ++n) {  // both passes while the image is in cache
+      fn(xp + n * size, w.data_ptr<double>(), one, hidden, h.data(), 0, one.ho);
+      ConvEpilogue update;
+      update.residual = xp + n * size;
+      update.alpha = alpha;
+      fn(h.data(), adjoint_w.data_ptr<double>(), two, update, o + n * size, 0, two.ho);
+    }
+  });
   return out;
 }
 

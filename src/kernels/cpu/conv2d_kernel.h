@@ -22,4 +22,10 @@ struct ConvEpilogue {
 /// order from bias[co] (0 without bias). x (N, Ci, H, W) and w (Co, Ci, k, k) contiguous, p >= 0.
 at::Tensor conv2d_direct_forward(const at::Tensor& x, const at::Tensor& w, int64_t padding, const ConvEpilogue& e);
 
+/// x - alpha * conv(h, adjoint_w, adjoint_padding), h = conv2d_direct_forward(x, w, padding, hidden),
+/// image by image (both passes while the image is in cache, h never in memory as a whole). The
+/// second pass must map back to x's shape.
+at::Tensor conv2d_residual_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& adjoint_w,
+                                   int64_t padding, int64_t adjoint_padding, const ConvEpilogue& hidden, double alpha);
+
 }  // namespace lipkit::kernels::cpu

@@ -38,7 +38,7 @@ struct Simd {
     return v;
   }
   static LIPKIT_INLINE void store(T* p, V v) { std::memcpy(p, &v, sizeof v); }
-  static LIPKIT_INLINE V set1(T a) { return V{} + a; }
+  static LIPKIT_INLINE V set1(T a) { return a - V{}; }
   static LIPKIT_INLINE I iset1(Int a) { return I{} + a; }
   static LIPKIT_INLINE V abs(V v) { return (V)((I)v & iset1(std::numeric_limits<Int>::max())); }
   static LIPKIT_INLINE V max(V a, V b) { return a > b ? a : b; }
