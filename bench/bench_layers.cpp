@@ -121,6 +121,23 @@ void run_adjoint(benchmark::State& state, bool ours) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
+// The float64 evaluation of a CPL/SLL conv layer (what certification runs): the fused map
+// kernels::conv2d_residual against the same arithmetic as separate passes. range(0): channels,
+// range(1): hidden channels; batch 100.
+void run_residual(benchmark::State& state, bool fused) {
+  torch::manual_seed(0);
+  const int64_t c = state.range(0), h = state.range(1);
+  auto x = torch::randn({100, c, 32, 32}, torch::kDouble), w = torch::randn({h, c, 3, 3}, torch::kDouble) * 0.1;
+  auto b = torch::randn({h}, torch::kDouble), step = torch::full({}, 0.3, torch::kDouble);
+  torch::NoGradGuard no_grad;
+  for (auto _ : state) {
+    auto out = fused ? lipkit::kernels::conv2d_residual(x, w, b, 1, step, 1.0)
+                     : x - lipkit::kernels::conv2d_adjoint(torch::relu(lipkit::kernels::conv2d(x, w, b, 1)) * step, w, 1);
+    benchmark::DoNotOptimize(out.data_ptr());
+  }
+  state.SetItemsProcessed(state.iterations() * 100);
+}
+
 // Collects the times so the ratios can be printed once everything ran.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
@@ -144,11 +161,18 @@ class RatioReporter : public benchmark::ConsoleReporter {
       auto a = find("adjoint/conv2d_adjoint", b), t = find("adjoint/conv_transpose2d", b);
       if (a > 0 && t > 0) std::printf("%-30s %6ld %12.2f %12.2f %7.2fx\n", "", (long)b, a, t, t / a);
     }
+    std::printf("\n%-30s %6s %12s %12s %8s\n", "float64 CPL/SLL conv eval", "batch", "fused ms", "passes ms",
+                "speedup");
+    for (const char* shape : {"30/5", "45/45"}) {
+      auto f = find_exact(std::string("residual/fused/") + shape), u = find_exact(std::string("residual/passes/") + shape);
+      if (f > 0 && u > 0) std::printf("%-30s %6d %12.2f %12.2f %7.2fx\n", shape, 100, f, u, u / f);
+    }
   }
 
  private:
-  double find(const std::string& prefix, int64_t batch) const {
-    auto it = times_.find(prefix + "/" + std::to_string(batch));
+  double find(const std::string& prefix, int64_t batch) const { return find_exact(prefix + "/" + std::to_string(batch)); }
+  double find_exact(const std::string& name) const {
+    auto it = times_.find(name);
     return it == times_.end() ? -1.0 : it->second;
   }
   void print_row(const std::string& name, int64_t b, const std::string& l, const std::string& p) {
@@ -184,6 +208,15 @@ int main(int argc, char** argv) {
                                  [ours](benchmark::State& s) { run_adjoint(s, ours); })
         ->Arg(64)
         ->Arg(256)
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(0.5)
+        ->UseRealTime();
+  }
+  for (bool fused : {true, false}) {
+    benchmark::RegisterBenchmark(fused ? "residual/fused" : "residual/passes",
+                                 [fused](benchmark::State& s) { run_residual(s, fused); })
+        ->Args({30, 5})
+        ->Args({45, 45})
         ->Unit(benchmark::kMillisecond)
         ->MinTime(0.5)
         ->UseRealTime();
