@@ -109,6 +109,10 @@ TEST(ConvKernel, FusedResidualFallsBackWithGradientsAndRefusesBadArguments) {
   expect_error([&] { kernels::conv2d_residual(x, w, torch::ones({4}, torch::kDouble), 1, step, 1.0); },
                {"bias", "[4]", "3 output channels"});
   expect_error([&] { kernels::conv2d_residual(x, w, {}, 3, step, 1.0); }, {"padding", "3"});
+  expect_error([&] { kernels::conv2d_residual(x.narrow(2, 0, 1), w, {}, 0, step, 1.0); },
+               {"leaves no output", "[2, 6, 1, 10]"});
+  // an empty batch is an empty result
+  EXPECT_EQ(kernels::conv2d_residual(x.narrow(0, 0, 0), w, {}, 1, step, 1.0).sizes(), x.narrow(0, 0, 0).sizes());
 }
 
 }  // namespace

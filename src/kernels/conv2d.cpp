@@ -72,6 +72,8 @@ torch::Tensor conv2d_residual(const torch::Tensor& x, const torch::Tensor& w, co
   }
   torch::NoGradGuard no_grad;
   const auto [flipped, flipped_padding] = linalg::adjoint_kernel(w, padding);  // checks 0 <= padding < k
+  TORCH_CHECK(x.size(2) + 2 * padding >= w.size(2) && x.size(3) + 2 * padding >= w.size(3), "conv2d_residual: "
+              "padding ", padding, " leaves no output for input ", x.sizes(), " and kernel ", w.sizes());
   TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == w.size(0)), "conv2d_residual: bias ",
               bias.sizes(), " does not match ", w.size(0), " output channels");
   const auto b = bias.defined() ? bias.contiguous() : bias, s = per_channel(scale, w.size(0));
