@@ -218,6 +218,9 @@ TEST_F(Cli, BadInputExitsWithTwoAndSaysWhy) {
   auto batch = run("bench --presets cpl-s --batch-size abc");
   EXPECT_EQ(batch.code, 2) << batch.output;
   EXPECT_NE(batch.output.find("'abc'"), std::string::npos) << batch.output;
+  auto zero = run("certify --checkpoint " + dir_ + "/nope.pt --batch-size 0");  // the rule and the value
+  EXPECT_EQ(zero.code, 2) << zero.output;
+  EXPECT_NE(zero.output.find("--batch-size: must be > 0, got 0"), std::string::npos) << zero.output;
 
   const std::string radii = dir_ + "/radii.json";
   std::ofstream(radii) << R"({"epochs": 1, "radii": [true]})";

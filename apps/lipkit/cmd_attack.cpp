@@ -25,7 +25,7 @@ void add_attack_command(CLI::App& app) {
   sub->add_option("--checkpoint", a->checkpoint, "model.pt written by lipkit train")->required();
   sub->add_option("--data", a->data, "data set name or folder (default: the checkpoint's)");
   sub->add_option("--eps", a->eps, "attack radius, fractions allowed")->capture_default_str();
-  sub->add_option("--steps", a->steps, "PGD steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--steps", a->steps, "PGD steps")->capture_default_str()->check(kNonNegative);
   sub->add_option("--subset", a->subset, "only the first N test images (0: all)")->capture_default_str();
   sub->add_option("--seed", a->seed, "random start seed");
   add_certificate_options(*sub, a->certificate);

@@ -72,9 +72,9 @@ void add_bench_command(CLI::App& app) {
       "bench", "training-step and inference throughput of presets on random 3x32x32 data, vs a plain net");
   sub->add_option("--presets", a->presets, "comma-separated model presets")->capture_default_str();
   sub->add_option("--batch-size", a->batches, "comma-separated batch sizes")->capture_default_str();
-  sub->add_option("--steps", a->steps, "timed steps per measurement")->capture_default_str()->check(CLI::PositiveNumber);
+  sub->add_option("--steps", a->steps, "timed steps per measurement")->capture_default_str()->check(kPositive);
   sub->add_option("--peak-gflops", a->peak_gflops, "machine peak for the fraction-of-peak column (sgemm here)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(kPositive);
   sub->add_flag("--child", a->child, "internal: one measurement, raw output")->group("");
   add_common_options(*sub, a->common);
   sub->callback([a] {

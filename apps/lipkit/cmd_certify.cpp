@@ -33,7 +33,7 @@ void add_certify_command(CLI::App& app) {
                   "linf: 0.1,0.3 on grayscale data, 2/255,8/255 on color)");
   sub->add_option("--json", a->json, "write the report as JSON");
   sub->add_option("--plot", a->plot, "write certified accuracy vs radius: a .png or .svg file");
-  sub->add_option("--subset", a->subset, "only the first N test images")->check(CLI::NonNegativeNumber);
+  sub->add_option("--subset", a->subset, "only the first N test images")->check(kNonNegative);
   add_certificate_options(*sub, a->certificate);
   add_common_options(*sub, a->common);
   sub->callback([a] {

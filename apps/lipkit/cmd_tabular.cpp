@@ -47,8 +47,8 @@ void add_check_monotonic_command(CLI::App& app) {
   sub->add_option("--checkpoint", a->checkpoint, "model.pt written by lipkit train on a table")->required();
   sub->add_option("--csv", a->csv, "search over the range of these rows instead of the training range");
   sub->add_option("--pairs", a->search.pairs, "random pairs per constrained (output, input)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--steps", a->search.steps, "gradient-ascent steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(kPositive);
+  sub->add_option("--steps", a->search.steps, "gradient-ascent steps")->capture_default_str()->check(kNonNegative);
   sub->add_option("--seed", a->search.seed, "random seed")->capture_default_str();
   add_common_options(*sub, a->common);
   sub->callback([a] {

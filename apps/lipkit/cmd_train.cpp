@@ -89,17 +89,17 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   sub->add_option("--out", args->out, "output folder (model.pt, config.json, metrics.jsonl)")->required();
   sub->add_option("--data", args->data, "data set name (fashion-mnist, mnist, cifar10, cifar100) or folder");
-  sub->add_option("--epochs", args->epochs, "override the config's epochs")->check(CLI::PositiveNumber);
+  sub->add_option("--epochs", args->epochs, "override the config's epochs")->check(kPositive);
   sub->add_option("--subset", args->subset, "use only the first N training and N test images")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   sub->add_flag("--resume", args->resume, "continue from OUT/model.pt, bit for bit");
   sub->add_flag("--quiet", args->quiet, "no progress bar");
   sub->add_option("--nproc", args->nproc, "start N local worker processes (c10d, Gloo); a torchrun-style "
-                  "environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) joins instead")->check(CLI::PositiveNumber);
+                  "environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) joins instead")->check(kPositive);
   sub->add_option("--bucket-mb", args->bucket_mb, "distributed: gradient MiB per all-reduce")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(kPositive);
   sub->add_option("--dist-timeout", args->timeout_s, "distributed: seconds a worker waits for the others")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(kPositive);
   sub->add_option("--device", args->device, "cpu, cuda (distributed: each worker on cuda:LOCAL_RANK) or cuda:N; "
                   "needs a CUDA LibTorch")->capture_default_str();
   sub->add_option("--dtype", args->dtype, "training precision; float64 for reference runs (slower)")

@@ -22,6 +22,11 @@ void add_export_command(CLI::App& app);
 
 using data::split_commas;
 
+/// Option checks whose message names the rule and the value ("must be > 0, got 0"); CLI11's own
+/// PositiveNumber prints its range as 0 to 1.8e308 written out in full.
+extern const CLI::Validator kPositive;
+extern const CLI::Validator kNonNegative;
+
 /// The command line main() received (lipkit train --nproc re-executes it once per worker).
 void remember_argv(char** argv);
 char** remembered_argv();

@@ -3,14 +3,37 @@
 #include <c10/util/Exception.h>
 
 #include <cstdio>
+#include <string>
 
 #include "commands.h"
 #include "lipkit/runtime.h"
 
 namespace lipkit::cli {
 
+namespace {
+// A check that the option's text is a number satisfying `rule` (e.g. "> 0"), named in the message.
+CLI::Validator number_check(const std::string& name, const std::string& rule, bool (*ok)(double)) {
+  return CLI::Validator(
+      [rule, ok](std::string& text) -> std::string {
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size()) return "must be a number " + rule + ", got '" + text + "'";
+        return ok(v) ? std::string() : "must be " + rule + ", got " + text;
+      },
+      name);
+}
+}  // namespace
+
+const CLI::Validator kPositive = number_check("POSITIVE", "> 0", [](double v) { return v > 0; });
+const CLI::Validator kNonNegative = number_check("NONNEGATIVE", ">= 0", [](double v) { return v >= 0; });
+
 void add_common_options(CLI::App& sub, CommonOptions& opts) {
-  sub.add_option("--threads", opts.threads, "intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  sub.add_option("--threads", opts.threads, "intra-op threads (default: all cores)")->check(kNonNegative);
 }
 
 namespace {

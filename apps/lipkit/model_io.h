@@ -31,8 +31,8 @@ inline void add_certificate_options(CLI::App& sub, CertificateArgs& a) {
                  "certify by a computed whole-model bound: gram (proven), exact (proven), power (estimate); "
                  "default: the lipkit layers' own guarantees");
   sub.add_option("--iters", a.bound_iters, "Gram squarings or power iterations for --bound (0: default)")
-      ->check(CLI::NonNegativeNumber);
-  sub.add_option("--batch-size", a.batch_size, "evaluation batch size")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(kNonNegative);
+  sub.add_option("--batch-size", a.batch_size, "evaluation batch size")->capture_default_str()->check(kPositive);
   sub.add_flag("--reestimate", a.reestimate,
                "recompute mean-shift statistics over the training set first (l_inf-dist / SortNet; "
                "lipkit train already does this after its last epoch)");
