@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <string>
+
 #include "lipkit/kernels/conv2d.h"
 #include "lipkit/kernels/dist.h"
 #include "lipkit/linalg/conv_adjoint.h"
@@ -20,26 +22,38 @@ struct Case {
 const Case kCases[] = {{1, 1, 1, 1, 1, 1}, {2, 3, 5, 7, 9, 3}, {3, 30, 5, 32, 32, 3}, {2, 5, 30, 32, 32, 3},
                        {1, 7, 7, 13, 37, 5}, {2, 4, 8, 16, 16, 1}};
 
-TEST(ConvKernel, DirectEqualsLibTorchOnBothBodies) {
-  torch::manual_seed(40);
+// body(c, p, x, w, b, label) on both kernel bodies (AVX2 and portable), for every case and every
+// padding that leaves an output, with random float64 x, kernel and bias; label names them.
+template <typename F>
+void for_each_case(F body) {
   for (const bool avx2 : {true, false}) {
     const bool before = kernels::set_avx2_enabled(avx2);
     for (const auto& c : kCases)
       for (int64_t p = 0; p < c.k; ++p) {
-        auto x = torch::randn({c.n, c.ci, c.h, c.w}, torch::kDouble);
-        auto w = torch::randn({c.co, c.ci, c.k, c.k}, torch::kDouble);
-        auto b = torch::randn({c.co}, torch::kDouble);
         if (c.h + 2 * p < c.k || c.w + 2 * p < c.k) continue;
-        auto ref = torch::conv2d(x, w, b, 1, p);
-        auto got = kernels::conv2d_direct(x, w, b, p);
-        ASSERT_EQ(got.sizes(), ref.sizes());
-        EXPECT_TRUE(torch::allclose(got, ref, 1e-12, 1e-12))
-            << "ci " << c.ci << " co " << c.co << " " << c.h << "x" << c.w << " k " << c.k << " p " << p << " avx2 " << avx2
-            << ": max diff " << (got - ref).abs().max().item<double>();
-        EXPECT_TRUE(torch::allclose(kernels::conv2d_direct(x, w, {}, p), torch::conv2d(x, w, {}, 1, p), 1e-12, 1e-12));
+        auto x = torch::randn({c.n, c.ci, c.h, c.w}, torch::kDouble);
+        auto w = torch::randn({c.co, c.ci, c.k, c.k}, torch::kDouble), b = torch::randn({c.co}, torch::kDouble);
+        const std::string label = "ci " + std::to_string(c.ci) + " co " + std::to_string(c.co) + " " +
+                                  std::to_string(c.h) + "x" + std::to_string(c.w) + " k " + std::to_string(c.k) +
+                                  " p " + std::to_string(p) + " avx2 " + std::to_string(avx2);
+        body(c, p, x, w, b, label);
       }
     kernels::set_avx2_enabled(before);
   }
+}
+
+TEST(ConvKernel, DirectEqualsLibTorchOnBothBodies) {
+  torch::manual_seed(40);
+  for_each_case([](const Case&, int64_t p, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                   const std::string& label) {
+    auto ref = torch::conv2d(x, w, b, 1, p);
+    auto got = kernels::conv2d_direct(x, w, b, p);
+    ASSERT_EQ(got.sizes(), ref.sizes()) << label;
+    EXPECT_TRUE(torch::allclose(got, ref, 1e-12, 1e-12))
+        << label << ": max diff " << (got - ref).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(kernels::conv2d_direct(x, w, {}, p), torch::conv2d(x, w, {}, 1, p), 1e-12, 1e-12))
+        << label;
+  });
 }
 
 TEST(ConvKernel, DispatchUsesTheKernelOnlyWithoutGradientsAndKeepsTheAdjoint) {
@@ -64,30 +78,23 @@ TEST(ConvKernel, DispatchUsesTheKernelOnlyWithoutGradientsAndKeepsTheAdjoint) {
 // on both bodies. Negative scales tell relu-then-scale from scale-then-relu.
 TEST(ConvKernel, FusedResidualEqualsTheExpressionBitwise) {
   torch::manual_seed(42);
-  for (const bool avx2 : {true, false}) {
-    const bool before = kernels::set_avx2_enabled(avx2);
-    for (const auto& c : kCases)
-      for (int64_t p = 0; p < c.k; ++p) {
-        if (c.h + 2 * p < c.k || c.w + 2 * p < c.k) continue;
-        auto x = torch::randn({c.n, c.ci, c.h, c.w}, torch::kDouble);
-        auto w = torch::randn({c.co, c.ci, c.k, c.k}, torch::kDouble), b = torch::randn({c.co}, torch::kDouble);
-        auto step = torch::full({}, 0.37, torch::kDouble), per_channel = torch::randn({c.co}, torch::kDouble);
-        for (const double alpha : {1.0, 2.0}) {
-          auto expect = [&](const torch::Tensor& bias, const torch::Tensor& scale) {
-            auto r = torch::relu(kernels::conv2d_direct(x, w, bias, p)) * (scale.dim() ? scale.view({1, -1, 1, 1}) : scale);
-            return x - alpha * kernels::conv2d_adjoint(r, w, p);
-          };
-          EXPECT_TRUE(torch::equal(kernels::conv2d_residual(x, w, b, p, step, alpha), expect(b, step)));
-          EXPECT_TRUE(torch::equal(kernels::conv2d_residual(x, w, {}, p, per_channel, alpha), expect({}, per_channel)))
-              << "ci " << c.ci << " co " << c.co << " " << c.h << "x" << c.w << " k " << c.k << " p " << p
-              << " alpha " << alpha << " avx2 " << avx2;
-        }
-        // and the LibTorch reference (transposed convolution for the adjoint)
-        auto ref = x - torch::conv_transpose2d(torch::relu(torch::conv2d(x, w, b, 1, p)) * 0.37, w, {}, 1, p);
-        EXPECT_TRUE(torch::allclose(kernels::conv2d_residual(x, w, b, p, step, 1.0), ref, 1e-12, 1e-12));
-      }
-    kernels::set_avx2_enabled(before);
-  }
+  for_each_case([](const Case& c, int64_t p, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                   const std::string& label) {
+    auto step = torch::full({}, 0.37, torch::kDouble), per_channel = torch::randn({c.co}, torch::kDouble);
+    for (const double alpha : {1.0, 2.0}) {
+      auto expect = [&](const torch::Tensor& bias, const torch::Tensor& scale) {
+        auto r = torch::relu(kernels::conv2d_direct(x, w, bias, p)) * (scale.dim() ? scale.view({1, -1, 1, 1}) : scale);
+        return x - alpha * kernels::conv2d_adjoint(r, w, p);
+      };
+      EXPECT_TRUE(torch::equal(kernels::conv2d_residual(x, w, b, p, step, alpha), expect(b, step)))
+          << label << " alpha " << alpha;
+      EXPECT_TRUE(torch::equal(kernels::conv2d_residual(x, w, {}, p, per_channel, alpha), expect({}, per_channel)))
+          << label << " alpha " << alpha;
+    }
+    // and the LibTorch reference (transposed convolution for the adjoint)
+    auto ref = x - torch::conv_transpose2d(torch::relu(torch::conv2d(x, w, b, 1, p)) * 0.37, w, {}, 1, p);
+    EXPECT_TRUE(torch::allclose(kernels::conv2d_residual(x, w, b, p, step, 1.0), ref, 1e-12, 1e-12)) << label;
+  });
 }
 
 TEST(ConvKernel, FusedResidualFallsBackWithGradientsAndRefusesBadArguments) {

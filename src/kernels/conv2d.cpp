@@ -24,6 +24,15 @@ bool takes_direct(const torch::Tensor& x, const torch::Tensor& w, std::initializ
   return ok && !records_gradient(others) && !records_gradient({x, w});
 }
 
+// The checks conv2d_direct and conv2d_residual share: a bias per output channel, an output to make.
+void check_bias_and_padding(const char* op, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
+                            int64_t padding) {
+  TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == w.size(0)), op, ": bias ", bias.sizes(),
+              " does not match ", w.size(0), " output channels");
+  TORCH_CHECK(padding >= 0 && x.size(2) + 2 * padding >= w.size(2) && x.size(3) + 2 * padding >= w.size(3), op,
+              ": padding ", padding, " leaves no output for input ", x.sizes(), " and kernel ", w.sizes());
+}
+
 // The per-channel values of a 0-d or (Co) tensor, contiguous float64.
 torch::Tensor per_channel(const torch::Tensor& t, int64_t co) {
   return t.dim() == 0 ? t.expand({co}).contiguous() : t.contiguous();
@@ -38,10 +47,7 @@ torch::Tensor conv2d_direct(const torch::Tensor& x, const torch::Tensor& w, cons
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kDouble && w.scalar_type() == torch::kDouble &&
                   w.device().is_cpu() && (!bias.defined() || (bias.scalar_type() == torch::kDouble && bias.device().is_cpu())),
               "conv2d_direct: CPU float64 tensors only, got x ", x.scalar_type(), " on ", x.device());
-  TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == w.size(0)), "conv2d_direct: bias ",
-              bias.sizes(), " does not match ", w.size(0), " output channels");
-  TORCH_CHECK(padding >= 0 && x.size(2) + 2 * padding >= w.size(2) && x.size(3) + 2 * padding >= w.size(3),
-              "conv2d_direct: padding ", padding, " leaves no output for input ", x.sizes(), " and kernel ", w.sizes());
+  check_bias_and_padding("conv2d_direct", x, w, bias, padding);
   TORCH_CHECK(!records_gradient({x, w, bias}), "conv2d_direct: forward only, but a gradient is being recorded "
               "(use kernels::conv2d, which falls back to LibTorch)");
   const auto b = bias.defined() ? bias.contiguous() : bias;
@@ -72,10 +78,7 @@ torch::Tensor conv2d_residual(const torch::Tensor& x, const torch::Tensor& w, co
   }
   torch::NoGradGuard no_grad;
   const auto [flipped, flipped_padding] = linalg::adjoint_kernel(w, padding);  // checks 0 <= padding < k
-  TORCH_CHECK(x.size(2) + 2 * padding >= w.size(2) && x.size(3) + 2 * padding >= w.size(3), "conv2d_residual: "
-              "padding ", padding, " leaves no output for input ", x.sizes(), " and kernel ", w.sizes());
-  TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == w.size(0)), "conv2d_residual: bias ",
-              bias.sizes(), " does not match ", w.size(0), " output channels");
+  check_bias_and_padding("conv2d_residual", x, w, bias, padding);
   const auto b = bias.defined() ? bias.contiguous() : bias, s = per_channel(scale, w.size(0));
   cpu::ConvEpilogue hidden;
   hidden.bias = b.defined() ? b.data_ptr<double>() : nullptr;

@@ -1,9 +1,9 @@
 #include "lipkit/linalg/gram.h"
 
-#include "lipkit/linalg/add_transpose.h"
-
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
+
+#include "lipkit/linalg/add_transpose.h"
 
 namespace lipkit::linalg {
 

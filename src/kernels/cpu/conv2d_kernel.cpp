@@ -175,23 +175,24 @@ at::Tensor conv2d_direct_forward(const at::Tensor& x, const at::Tensor& w, int64
 
 at::Tensor conv2d_residual_forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& adjoint_w,
                                    int64_t padding, int64_t adjoint_padding, const ConvEpilogue& hidden, double alpha) {
-  Shape s1 = conv_shape(x, w, padding);
-  const int64_t hidden_size = s1.co * s1.ho * s1.wo, size = s1.ci * s1.h * s1.w;
+  Shape one = conv_shape(x, w, padding);  // the first pass on one image; the second maps back to x's shape
+  const int64_t n = one.n, hidden_size = one.co * one.ho * one.wo, size = one.ci * one.h * one.w;
+  one.n = 1;
+  const Shape two{1, one.co, one.ho, one.wo, one.ci, one.k, adjoint_padding, one.h, one.w};
   auto out = at::empty_like(x);
   const auto fn = rows_fn();
   const double* xp = x.data_ptr<double>();
+  const double* wp = w.data_ptr<double>();
+  const double* ap = adjoint_w.data_ptr<double>();
   double* o = out.data_ptr<double>();
-  at::parallel_for(0, s1.n, 1, [&](int64_t n0, int64_t n1) {
-    Shape one = s1;
-    one.n = 1;
-    const Shape two{1, one.co, one.ho, one.wo, one.ci, one.k, adjoint_padding, one.h, one.w};
+  at::parallel_for(0, n, 1, [&](int64_t n0, int64_t n1) {
     std::vector<double> h(hidden_size);
-    for (int64_t n = n0; n < n1; ++n) {  // both passes while the image is in cache
-      fn(xp + n * size, w.data_ptr<double>(), one, hidden, h.data(), 0, one.ho);
-      ConvEpilogue update;
-      update.residual = xp + n * size;
-      update.alpha = alpha;
-      fn(h.data(), adjoint_w.data_ptr<double>(), two, update, o + n * size, 0, two.ho);
+    ConvEpilogue update;
+    update.alpha = alpha;
+    for (int64_t i = n0; i < n1; ++i) {  // both passes while the image is in cache
+      fn(xp + i * size, wp, one, hidden, h.data(), 0, one.ho);
+      update.residual = xp + i * size;
+      fn(h.data(), ap, two, update, o + i * size, 0, two.ho);
     }
   });
   return out;

@@ -38,6 +38,7 @@ struct Simd {
     return v;
   }
   static LIPKIT_INLINE void store(T* p, V v) { std::memcpy(p, &v, sizeof v); }
+  // a - 0 is a for every a: one broadcast (0 + a costs an add, as it turns -0 into +0)
   static LIPKIT_INLINE V set1(T a) { return a - V{}; }
   static LIPKIT_INLINE I iset1(Int a) { return I{} + a; }
   static LIPKIT_INLINE V abs(V v) { return (V)((I)v & iset1(std::numeric_limits<Int>::max())); }
