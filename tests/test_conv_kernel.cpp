@@ -1,6 +1,7 @@
-// The direct float64 convolution against LibTorch's torch::conv2d (the plain reference), on both
-// kernel bodies (AVX2 and portable), at widths that leave column tails, channel counts that leave
-// output-channel tails, kernel sides 1, 3, 5 and every padding; and where the dispatch uses it.
+// The direct float64 convolution against LibTorch's torch::conv2d (the plain reference), on every
+// kernel body (AVX-512 where the CPU has it, AVX2, portable), at widths that leave column tails, channel
+// counts that leave output-channel tails, kernel sides 1, 3, 5 and every padding; and where the
+// dispatch uses it.
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -18,16 +19,34 @@ namespace {
 struct Case {
   int64_t n, ci, co, h, w, k;
 };
-// 37: 4 vector pairs of 8 and a tail of 5; 5, 7 and 30 output channels: blocks of 4 and a tail
+// Widths 37 and 50: blocks of 4 vectors of 8, then of 2, then one, the last partial (AVX-512), or
+// pairs of 4 and a tail (AVX2); 7, 8 and 30 output channels: blocks of 5 and a tail
 const Case kCases[] = {{1, 1, 1, 1, 1, 1}, {2, 3, 5, 7, 9, 3}, {3, 30, 5, 32, 32, 3}, {2, 5, 30, 32, 32, 3},
-                       {1, 7, 7, 13, 37, 5}, {2, 4, 8, 16, 16, 1}};
+                       {1, 7, 7, 13, 37, 5}, {2, 4, 8, 16, 16, 1}, {1, 3, 8, 5, 50, 3}};
 
-// body(c, p, x, w, b, label) on both kernel bodies (AVX2 and portable), for every case and every
-// padding that leaves an output, with random float64 x, kernel and bias; label names them.
+enum class Body { avx512, avx2, portable };
+const char* name(Body b) { return b == Body::avx512 ? "avx512" : b == Body::avx2 ? "avx2" : "portable"; }
+
+// Selects a kernel body for the scope (AVX-512 runs the AVX2 body on a CPU without it).
+class UseBody {
+ public:
+  explicit UseBody(Body b)
+      : avx2_(kernels::set_avx2_enabled(b != Body::portable)), avx512_(kernels::set_avx512_enabled(b == Body::avx512)) {}
+  ~UseBody() {
+    kernels::set_avx2_enabled(avx2_);
+    kernels::set_avx512_enabled(avx512_);
+  }
+
+ private:
+  bool avx2_, avx512_;
+};
+
+// body(c, p, x, w, b, label) on every kernel body, for every case and every padding that leaves an
+// output, with random float64 x, kernel and bias; label names them.
 template <typename F>
 void for_each_case(F body) {
-  for (const bool avx2 : {true, false}) {
-    const bool before = kernels::set_avx2_enabled(avx2);
+  for (const Body kind : {Body::avx512, Body::avx2, Body::portable}) {
+    UseBody use(kind);
     for (const auto& c : kCases)
       for (int64_t p = 0; p < c.k; ++p) {
         if (c.h + 2 * p < c.k || c.w + 2 * p < c.k) continue;
@@ -35,14 +54,13 @@ void for_each_case(F body) {
         auto w = torch::randn({c.co, c.ci, c.k, c.k}, torch::kDouble), b = torch::randn({c.co}, torch::kDouble);
         const std::string label = "ci " + std::to_string(c.ci) + " co " + std::to_string(c.co) + " " +
                                   std::to_string(c.h) + "x" + std::to_string(c.w) + " k " + std::to_string(c.k) +
-                                  " p " + std::to_string(p) + " avx2 " + std::to_string(avx2);
+                                  " p " + std::to_string(p) + " body " + name(kind);
         body(c, p, x, w, b, label);
       }
-    kernels::set_avx2_enabled(before);
   }
 }
 
-TEST(ConvKernel, DirectEqualsLibTorchOnBothBodies) {
+TEST(ConvKernel, DirectEqualsLibTorchOnEveryBody) {
   torch::manual_seed(40);
   for_each_case([](const Case&, int64_t p, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
                    const std::string& label) {
@@ -54,6 +72,27 @@ TEST(ConvKernel, DirectEqualsLibTorchOnBothBodies) {
     EXPECT_TRUE(torch::allclose(kernels::conv2d_direct(x, w, {}, p), torch::conv2d(x, w, {}, 1, p), 1e-12, 1e-12))
         << label;
   });
+}
+
+// The AVX-512 and AVX2 bodies sum each output in the same order with FMA: a certificate computed on
+// one CPU is the one computed on the other, bit for bit.
+TEST(ConvKernel, Avx512BodyGivesTheAvx2BodysBits) {
+  if (!kernels::avx512_available()) GTEST_SKIP() << "this CPU has no AVX-512F";
+  torch::manual_seed(44);
+  for (const auto& c : kCases) {
+    auto x = torch::randn({c.n, c.ci, c.h, c.w}, torch::kDouble);
+    auto w = torch::randn({c.co, c.ci, c.k, c.k}, torch::kDouble), b = torch::randn({c.co}, torch::kDouble);
+    const int64_t p = c.k / 2;
+    auto step = torch::full({}, 0.37, torch::kDouble);
+    torch::Tensor direct[2], residual[2];
+    for (const Body kind : {Body::avx512, Body::avx2}) {
+      UseBody use(kind);
+      direct[kind == Body::avx2] = kernels::conv2d_direct(x, w, b, p);
+      residual[kind == Body::avx2] = kernels::conv2d_residual(x, w, b, p, step, 2.0);
+    }
+    EXPECT_TRUE(torch::equal(direct[0], direct[1])) << "ci " << c.ci << " co " << c.co << " w " << c.w;
+    EXPECT_TRUE(torch::equal(residual[0], residual[1])) << "ci " << c.ci << " co " << c.co << " w " << c.w;
+  }
 }
 
 TEST(ConvKernel, DispatchUsesTheKernelOnlyWithoutGradientsAndKeepsTheAdjoint) {

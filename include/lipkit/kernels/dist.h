@@ -41,5 +41,10 @@ bool set_chunked_fallback(bool enabled);
 bool avx2_available();
 /// Switches the AVX2 bodies on or off (tests run both); returns the previous setting.
 bool set_avx2_enabled(bool enabled);
+/// Whether the float64 convolution may use its AVX-512 body (this CPU has AVX-512F as well as AVX2).
+bool avx512_available();
+/// Switches that body on or off (off: the AVX2 body; set_avx2_enabled(false) also turns it off);
+/// returns the previous setting.
+bool set_avx512_enabled(bool enabled);
 
 }  // namespace lipkit::kernels

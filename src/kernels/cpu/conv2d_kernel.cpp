@@ -4,7 +4,7 @@
 #include <ATen/ops/empty.h>
 
 #include <algorithm>
-#include <vector>
+#include <memory>
 
 #include "kernels/cpu/simd.h"
 
@@ -26,19 +26,17 @@ void fill_stripe(const T* x, const Shape& s, int64_t n, int64_t r0, int64_t rows
     for (int64_t t = 0; t < rows; ++t) {
       T* dst = stripe + (ci * rows + t) * sw;
       const int64_t r = r0 + t;
-      const bool inside = r >= 0 && r < s.h;
-      const T* src = inside ? x + ((n * s.ci + ci) * s.h + r) * s.w - s.p : nullptr;
-      for (int64_t c = 0; c < sw; ++c) dst[c] = inside && c >= s.p && c < s.p + s.w ? src[c] : T(0);
+      std::fill(dst, dst + sw, T(0));  // the whole row: no border can be left unwritten
+      if (r >= 0 && r < s.h) std::copy_n(x + ((n * s.ci + ci) * s.h + r) * s.w, s.w, dst + s.p);
     }
 }
 
 // Output channels [co0, co0 + CB) at columns [j, j + NV lanes): CB x NV accumulators stay in registers
 // over every (ci, a, c) tap, each input vector loaded once for CB channels. K > 0: the kernel side
 // known at compile time (the inner loop unrolled); K = 0: s.k.
-template <typename T, int Bytes, int CB, int NV, int K>
+template <typename S, int CB, int NV, int K, typename T = typename S::Scalar>
 LIPKIT_INLINE void block(const T* stripe, int64_t sw, int64_t cs, const T* w, const Shape& s, const ConvEpilogue& e,
                          int64_t co0, int64_t n, int64_t i, int64_t j, T* out) {
-  using S = Simd<T, Bytes>;
   using V = typename S::V;
   constexpr int L = S::kLanes;
   const int64_t k = K > 0 ? K : s.k, taps = s.taps();
@@ -86,73 +84,83 @@ LIPKIT_INLINE void block(const T* stripe, int64_t sw, int64_t cs, const T* w, co
   }
 }
 
+// Output channels [co, co + cb) of one output row, column vectors [v, v + NV): cb <= 5 as a template.
+template <typename S, int NV, int K, typename T>
+LIPKIT_INLINE void channels(int64_t cb, const T* stripe, int64_t sw, int64_t cs, const T* w, const Shape& s,
+                            const ConvEpilogue& e, int64_t co, int64_t n, int64_t i, int64_t j, T* out) {
+  switch (cb) {
+    case 5: block<S, 5, NV, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+    case 4: block<S, 4, NV, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+    case 3: block<S, 3, NV, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+    case 2: block<S, 2, NV, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
+    default: block<S, 1, NV, K>(stripe, sw, cs, w, s, e, co, n, i, j, out);
+  }
+}
+
 // One output row (n, i), every channel: blocks of 5 channels (the presets' widths 5, 30, 45, 60),
-// then the rest; NVMAX vectors of columns, then single vectors.
-template <typename T, int Bytes, int NVMAX, int K>
-LIPKIT_INLINE void row(const T* stripe, int64_t sw, int64_t cs, const T* w, const Shape& s, const ConvEpilogue& e, int64_t n,
-                       int64_t i, T* out) {
-  constexpr int L = Simd<T, Bytes>::kLanes;
+// then the rest; NVMAX vectors of columns, then 2 (when NVMAX is 4), then single vectors.
+template <typename S, int NVMAX, int K, typename T>
+LIPKIT_INLINE void row(const T* stripe, int64_t sw, int64_t cs, const T* w, const Shape& s, const ConvEpilogue& e,
+                       int64_t n, int64_t i, T* out) {
+  constexpr int L = S::kLanes;
   const int64_t vectors = (s.wo + L - 1) / L;
   for (int64_t co = 0; co < s.co; co += 5) {
     const int64_t cb = std::min<int64_t>(5, s.co - co);
     int64_t v = 0;
-    for (; v + NVMAX <= vectors; v += NVMAX) {
-      const int64_t j = v * L;
-      switch (cb) {
-        case 5: block<T, Bytes, 5, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
-        case 4: block<T, Bytes, 4, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
-        case 3: block<T, Bytes, 3, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
-        case 2: block<T, Bytes, 2, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
-        default: block<T, Bytes, 1, NVMAX, K>(stripe, sw, cs, w, s, e, co, n, i, j, out);
-      }
-    }
-    for (; v < vectors; ++v) {
-      const int64_t j = v * L;
-      switch (cb) {
-        case 5: block<T, Bytes, 5, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
-        case 4: block<T, Bytes, 4, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
-        case 3: block<T, Bytes, 3, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
-        case 2: block<T, Bytes, 2, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out); break;
-        default: block<T, Bytes, 1, 1, K>(stripe, sw, cs, w, s, e, co, n, i, j, out);
-      }
-    }
+    for (; v + NVMAX <= vectors; v += NVMAX) channels<S, NVMAX, K>(cb, stripe, sw, cs, w, s, e, co, n, i, v * L, out);
+    if constexpr (NVMAX == 4)
+      for (; v + 2 <= vectors; v += 2) channels<S, 2, K>(cb, stripe, sw, cs, w, s, e, co, n, i, v * L, out);
+    for (; v < vectors; ++v) channels<S, 1, K>(cb, stripe, sw, cs, w, s, e, co, n, i, v * L, out);
   }
 }
 
 // Rows [r0, r1) of the flattened (n, i) range, image by image, with one stripe buffer for the chunk.
-template <typename T, int Bytes, int NVMAX>
+template <typename S, int NVMAX, typename T = typename S::Scalar>
 LIPKIT_INLINE void rows_body(const T* x, const T* w, const Shape& s, const ConvEpilogue& e, T* out, int64_t r0,
                              int64_t r1) {
-  constexpr int L = Simd<T, Bytes>::kLanes;
+  constexpr int L = S::kLanes;
   const int64_t sw = (s.wo + L - 1) / L * L + s.k - 1;
-  std::vector<T> stripe(s.ci * (std::min(s.ho, r1 - r0) + s.k - 1) * sw);
+  std::unique_ptr<T[]> stripe(new T[s.ci * (std::min(s.ho, r1 - r0) + s.k - 1) * sw]);  // fill_stripe writes it all
   for (int64_t r = r0; r < r1;) {
     const int64_t n = r / s.ho, i0 = r % s.ho, i1 = std::min(s.ho, i0 + (r1 - r)), rows = i1 - i0 + s.k - 1;
-    fill_stripe(x, s, n, i0 - s.p, rows, sw, stripe.data());
+    fill_stripe(x, s, n, i0 - s.p, rows, sw, stripe.get());
     for (int64_t i = i0; i < i1; ++i) {
-      const T* at = stripe.data() + (i - i0) * sw;
-      if (s.k == 3) row<T, Bytes, NVMAX, 3>(at, sw, rows * sw, w, s, e, n, i, out);
-      else row<T, Bytes, NVMAX, 0>(at, sw, rows * sw, w, s, e, n, i, out);
+      const T* at = stripe.get() + (i - i0) * sw;
+      if (s.k == 3) row<S, NVMAX, 3>(at, sw, rows * sw, w, s, e, n, i, out);
+      else row<S, NVMAX, 0>(at, sw, rows * sw, w, s, e, n, i, out);
     }
     r += i1 - i0;
   }
 }
 
-// Register budgets: 5 x 2 accumulators, 2 inputs and a broadcast within 16 ymm (AVX2) or xmm registers.
-// (An AVX-512 body was slower: GCC builds the 64-byte broadcast lane by lane in these helpers.)
+// Register budgets: 5 x 2 accumulators, 2 inputs and a broadcast within 16 ymm (AVX2) or xmm registers;
+// 5 x 4 accumulators, 4 inputs and a broadcast within 32 zmm (AVX-512). Every body sums each output in
+// the same order, and the AVX-512 and AVX2 bodies both with FMA: they give the same bits.
+#if LIPKIT_HAS_AVX2_PATH
+LIPKIT_TARGET_AVX512 void rows_avx512(const double* x, const double* w, const Shape& s, const ConvEpilogue& e,
+                                      double* out, int64_t r0, int64_t r1) {
+  rows_body<Avx512d, 4>(x, w, s, e, out, r0, r1);
+}
+#endif
+
 template <typename T>
 LIPKIT_TARGET_AVX2 void rows_avx2(const T* x, const T* w, const Shape& s, const ConvEpilogue& e, T* out, int64_t r0,
                                   int64_t r1) {
-  rows_body<T, 32, 2>(x, w, s, e, out, r0, r1);
+  rows_body<Simd<T, 32>, 2>(x, w, s, e, out, r0, r1);
 }
 
 template <typename T>
 void rows_portable(const T* x, const T* w, const Shape& s, const ConvEpilogue& e, T* out, int64_t r0, int64_t r1) {
-  rows_body<T, 16, 2>(x, w, s, e, out, r0, r1);
+  rows_body<Simd<T, 16>, 2>(x, w, s, e, out, r0, r1);
 }
 
 using RowsFn = void (*)(const double*, const double*, const Shape&, const ConvEpilogue&, double*, int64_t, int64_t);
-RowsFn rows_fn() { return use_avx2() ? &rows_avx2<double> : &rows_portable<double>; }
+RowsFn rows_fn() {
+#if LIPKIT_HAS_AVX2_PATH
+  if (use_avx512()) return &rows_avx512;
+#endif
+  return use_avx2() ? &rows_avx2<double> : &rows_portable<double>;
+}
 
 Shape conv_shape(const at::Tensor& x, const at::Tensor& w, int64_t padding) {
   const int64_t k = w.size(2);
@@ -186,13 +194,13 @@ at::Tensor conv2d_residual_forward(const at::Tensor& x, const at::Tensor& w, con
   const double* ap = adjoint_w.data_ptr<double>();
   double* o = out.data_ptr<double>();
   at::parallel_for(0, n, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<double> h(hidden_size);
+    std::unique_ptr<double[]> h(new double[hidden_size]);  // every value written by the first pass
     ConvEpilogue update;
     update.alpha = alpha;
     for (int64_t i = n0; i < n1; ++i) {  // both passes while the image is in cache
-      fn(xp + i * size, wp, one, hidden, h.data(), 0, one.ho);
+      fn(xp + i * size, wp, one, hidden, h.get(), 0, one.ho);
       update.residual = xp + i * size;
-      fn(h.data(), ap, two, update, o + i * size, 0, two.ho);
+      fn(h.get(), ap, two, update, o + i * size, 0, two.ho);
     }
   });
   return out;
