@@ -11,7 +11,8 @@ namespace lipkit::linalg {
 
 /// Upper bound of ||W||_2 for a matrix W (rank 2, any shape), in float64. W is scaled by a power of two
 /// (exact) so that max |w_ij| is in [1/2, 1); G is its smaller Gram matrix (inner dimension k, order n);
-/// s = (1 + eps) times the largest Ritz value of 160 Lanczos steps (fixed start, full reorthogonalisation),
+/// s = (1 + eps) times the largest Ritz value of at most 160 Lanczos steps (fixed start, full
+/// reorthogonalisation, stopped once the Ritz value moves by < 1e-12 relative over 10 steps),
 /// for eps = 1e-9, 1e-8, ..., 1e-1 until the Cholesky factorisation R^T R of fl(s I - G) completes. Then
 ///   ||W||_2^2 <= s + u (s + max_i G_ii) + c_{n+1} ||R||_F^2 + c_k ||W||_F^2 + 1e-290,
 /// u = 2^-53, c_j = 2 j u / (1 - 2 j u) (twice Higham's gamma_j: any summation order, any blocking):
