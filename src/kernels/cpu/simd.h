@@ -82,7 +82,8 @@ struct Simd {
 #if LIPKIT_HAS_AVX2_PATH
 /// Simd's load, store, set1 and max for 8 doubles, in intrinsics: GCC builds a 64-byte broadcast
 /// written with vector extensions lane by lane (8 inserts), which made a generic 64-byte body slower
-/// than the AVX2 one. Only for functions compiled with LIPKIT_TARGET_AVX512.
+/// than the AVX2 one. Only for functions compiled with LIPKIT_TARGET_AVX512. Not always_inline: GCC
+/// would refuse that at the generic caller's call, before the caller is inlined into such a function.
 struct Avx512d {
   using Scalar = double;
   typedef double V __attribute__((vector_size(64)));
