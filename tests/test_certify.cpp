@@ -9,6 +9,7 @@
 #include "lipkit/lipkit.h"
 #include "lipkit/train/checkpoint.h"
 #include "lipkit/train/trainer.h"
+#include "support/expect_error.h"
 #include "support/lying_layer.h"
 #include "support/synthetic_data.h"
 
@@ -79,8 +80,14 @@ TEST(Certify, RefusesANormTheLayersDoNotBound) {
 TEST(Certify, ParsesRadii) {
   EXPECT_DOUBLE_EQ(certify::parse_radius("36/255"), 36.0 / 255.0);
   EXPECT_DOUBLE_EQ(certify::parse_radius("1"), 1.0);
-  EXPECT_THROW(certify::parse_radius("abc"), c10::Error);
-  EXPECT_THROW(certify::parse_radius("1/0"), c10::Error);
+  EXPECT_DOUBLE_EQ(certify::parse_radius("0"), 0.0);
+  lipkit::testing::expect_error([] { certify::parse_radius("abc"); }, {"radius 'abc'", "not a number or a fraction like 36/255"});
+  lipkit::testing::expect_error([] { certify::parse_radius("36/"); }, {"radius '36/'", "not a number"});
+  lipkit::testing::expect_error([] { certify::parse_radius("1/0"); }, {"radius '1/0'", "finite number >= 0", "inf"});
+  lipkit::testing::expect_error([] { certify::parse_radius("-1"); }, {"radius '-1'", "finite number >= 0", "-1"});
+  lipkit::testing::expect_error([] { certify::parse_radius("36/-255"); }, {"finite number >= 0"});
+  lipkit::testing::expect_error([] { certify::parse_radius("nan"); }, {"radius 'nan'", "finite number >= 0"});
+  lipkit::testing::expect_error([] { certify::parse_radius("inf"); }, {"radius 'inf'", "finite number >= 0"});
 }
 
 

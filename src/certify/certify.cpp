@@ -173,24 +173,26 @@ CertifyResult certify(torch::nn::Sequential& model, const data::Dataset& data, c
 }
 
 double parse_radius(const std::string& text) {
-  try {
+  double v = 0.0;
+  try {  // a number, or a fraction a/b like 36/255
     size_t pos = 0;
     const auto slash = text.find('/');
     if (slash == std::string::npos) {
-      const double v = std::stod(text, &pos);
+      v = std::stod(text, &pos);
       TORCH_CHECK(pos == text.size(), "");
-      TORCH_CHECK(v >= 0, "");
-      return v;
+    } else {
+      const double a = std::stod(text.substr(0, slash), &pos);
+      TORCH_CHECK(pos == slash, "");
+      const std::string den = text.substr(slash + 1);
+      const double b = std::stod(den, &pos);
+      TORCH_CHECK(pos == den.size(), "");
+      v = a / b;
     }
-    const double a = std::stod(text.substr(0, slash), &pos);
-    TORCH_CHECK(pos == slash, "");
-    const std::string den = text.substr(slash + 1);
-    const double b = std::stod(den, &pos);
-    TORCH_CHECK(pos == den.size() && b > 0 && a >= 0, "");
-    return a / b;
   } catch (const std::exception&) {
     TORCH_CHECK(false, "radius '", text, "' is not a number or a fraction like 36/255");
   }
+  TORCH_CHECK(std::isfinite(v) && v >= 0, "radius '", text, "' must be a finite number >= 0, got ", v);
+  return v;
 }
 
 }  // namespace lipkit::certify
