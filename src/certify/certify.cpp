@@ -172,22 +172,22 @@ CertifyResult certify(torch::nn::Sequential& model, const data::Dataset& data, c
   return r;
 }
 
+namespace {
+// All of text as a double (std::stod); throws when text is empty or has anything after the number.
+double whole_double(const std::string& text) {
+  size_t pos = 0;
+  const double v = std::stod(text, &pos);
+  TORCH_CHECK(pos == text.size(), "");
+  return v;
+}
+}  // namespace
+
 double parse_radius(const std::string& text) {
   double v = 0.0;
   try {  // a number, or a fraction a/b like 36/255
-    size_t pos = 0;
     const auto slash = text.find('/');
-    if (slash == std::string::npos) {
-      v = std::stod(text, &pos);
-      TORCH_CHECK(pos == text.size(), "");
-    } else {
-      const double a = std::stod(text.substr(0, slash), &pos);
-      TORCH_CHECK(pos == slash, "");
-      const std::string den = text.substr(slash + 1);
-      const double b = std::stod(den, &pos);
-      TORCH_CHECK(pos == den.size(), "");
-      v = a / b;
-    }
+    v = slash == std::string::npos ? whole_double(text)
+                                   : whole_double(text.substr(0, slash)) / whole_double(text.substr(slash + 1));
   } catch (const std::exception&) {
     TORCH_CHECK(false, "radius '", text, "' is not a number or a fraction like 36/255");
   }
